@@ -1,0 +1,69 @@
+"""What a socket needs from whatever runs the stack: time, a nudge, and a way to wait.
+
+On the simulated network "waiting" means running the network in virtual time until the
+socket is ready, so a blocking ``recv`` in a test returns as soon as the data would have
+arrived, however many virtual seconds that takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from synack.sim.host import Host
+from synack.sim.network import Network
+from synack.stack import Stack
+
+
+class StalledError(RuntimeError):
+    """A blocking call can never return: the simulated network has nothing left to do."""
+
+
+class Driver(Protocol):
+    """The part of a driver that sockets use."""
+
+    @property
+    def stack(self) -> Stack: ...
+
+    def sync(self) -> None:
+        """Bring the stack's clock up to date before a user call."""
+
+    def kick(self) -> None:
+        """After a user call: send what the stack queued and re-arm its timer."""
+
+    def wait(self, ready: Callable[[], bool], timeout_us: int | None) -> bool:
+        """Run until ``ready()`` holds (True) or the timeout passes (False)."""
+
+
+class SimDriver:
+    """Drives one host of a simulated network from user calls."""
+
+    def __init__(self, network: Network, host: Host) -> None:
+        if not isinstance(host.stack, Stack):
+            raise TypeError(f"host {host.name!r} does not run a synack Stack")
+        self.network = network
+        self.host = host
+
+    @property
+    def stack(self) -> Stack:
+        stack = self.host.stack
+        assert isinstance(stack, Stack)
+        return stack
+
+    def sync(self) -> None:
+        self.stack.now = self.network.now
+
+    def kick(self) -> None:
+        self.network.kick(self.host)
+
+    def wait(self, ready: Callable[[], bool], timeout_us: int | None) -> bool:
+        if ready():
+            return True
+        if self.network.run_until(ready, timeout_us):
+            return True
+        if timeout_us is None:
+            raise StalledError(
+                f"a blocking call on {self.host.name} can never return: the simulated "
+                "network went idle with the socket still not ready"
+            )
+        return False

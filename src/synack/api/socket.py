@@ -1,0 +1,407 @@
+"""Objects shaped like the standard ``socket.socket``, over a synack stack.
+
+Errors are Python's own exceptions with errno set, as the standard module raises them:
+``ConnectionRefusedError``, ``ConnectionResetError``, ``TimeoutError``,
+``BrokenPipeError``, ``OSError(EADDRINUSE)``... A timeout set with ``settimeout`` raises
+``TimeoutError("timed out")`` like ``socket.timeout``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket as _std
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from synack.api.driver import Driver
+from synack.stack import Binding, format_address, pack_address
+from synack.tcp.config import MILLISECOND, SECOND
+from synack.tcp.connection import Connection
+from synack.tcp.listener import Listener
+from synack.tcp.state import State
+
+AF_INET = _std.AF_INET
+AF_INET6 = _std.AF_INET6
+SOCK_STREAM = _std.SOCK_STREAM
+SHUT_RD, SHUT_WR, SHUT_RDWR = _std.SHUT_RD, _std.SHUT_WR, _std.SHUT_RDWR
+SOL_SOCKET, IPPROTO_TCP = _std.SOL_SOCKET, _std.IPPROTO_TCP
+SO_REUSEADDR, SO_KEEPALIVE, SO_LINGER = _std.SO_REUSEADDR, _std.SO_KEEPALIVE, _std.SO_LINGER
+SO_RCVBUF, SO_SNDBUF, SO_ERROR = _std.SO_RCVBUF, _std.SO_SNDBUF, _std.SO_ERROR
+TCP_NODELAY = _std.TCP_NODELAY
+TCP_KEEPIDLE = getattr(_std, "TCP_KEEPIDLE", 4)
+TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
+TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
+TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
+
+Address = tuple[str, int]
+
+
+def _error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class Socket:
+    """A TCP socket on a synack stack; blocking by default, like the standard one."""
+
+    def __init__(self, driver: Driver, family: int = AF_INET, type: int = SOCK_STREAM) -> None:
+        if family not in (AF_INET, AF_INET6):
+            raise _error(errno.EAFNOSUPPORT)
+        if type != SOCK_STREAM:
+            raise _error(errno.EPROTONOSUPPORT)
+        self.driver = driver
+        self.family = family
+        self.type = type
+        self._timeout: float | None = None
+        self._binding: Binding | None = None
+        self._listener: Listener | None = None
+        self._conn: Connection | None = None
+        self._closed = False
+        self._reuseaddr = False
+        self._opts: dict[tuple[int, int], int | bytes] = {}
+
+    # ---------------------------------------------------------------- plumbing
+
+    def __repr__(self) -> str:
+        state = self._conn.state if self._conn else "LISTEN" if self._listener else "unconnected"
+        return f"<synack.Socket fd={id(self) & 0xFFFF} {state}>"
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _timeout_us(self) -> int | None:
+        return None if self._timeout is None else int(self._timeout * SECOND)
+
+    def _block(self, ready: Callable[[], bool]) -> None:
+        """Wait for ``ready`` as the socket's mode says, or raise the right error."""
+        if ready():
+            return
+        if self._timeout == 0.0:
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        if not self.driver.wait(ready, self._timeout_us()):
+            raise TimeoutError("timed out")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise _error(errno.EBADF)
+
+    def _require_conn(self) -> Connection:
+        self._check_open()
+        if self._conn is None:
+            raise _error(errno.ENOTCONN)
+        return self._conn
+
+    def _address(self, address: Address | tuple[str, int, int, int]) -> tuple[bytes, int]:
+        host, port = address[0], address[1]
+        packed = pack_address(host) if host not in ("", "0.0.0.0", "::") else b""
+        if packed and len(packed) != (4 if self.family == AF_INET else 16):
+            raise _error(errno.EAFNOSUPPORT)
+        return packed, port
+
+    # ---------------------------------------------------------------- options
+
+    def setsockopt(self, level: int, option: int, value: int | bytes) -> None:
+        self._check_open()
+        if (level, option) == (SOL_SOCKET, SO_REUSEADDR):
+            self._reuseaddr = bool(value)
+            if self._binding is not None:
+                self._binding.reuseaddr = self._reuseaddr
+        elif (level, option) not in (
+            (SOL_SOCKET, SO_KEEPALIVE),
+            (SOL_SOCKET, SO_LINGER),
+            (SOL_SOCKET, SO_RCVBUF),
+            (SOL_SOCKET, SO_SNDBUF),
+            (IPPROTO_TCP, TCP_NODELAY),
+            (IPPROTO_TCP, TCP_KEEPIDLE),
+            (IPPROTO_TCP, TCP_KEEPINTVL),
+            (IPPROTO_TCP, TCP_KEEPCNT),
+            (IPPROTO_TCP, TCP_USER_TIMEOUT),
+        ):
+            raise _error(errno.ENOPROTOOPT)
+        if isinstance(value, int) and value < 0:
+            raise _error(errno.EINVAL)
+        self._opts[(level, option)] = value
+        if self._conn is not None:
+            self._apply_options(self._conn)
+            self.driver.kick()
+
+    def getsockopt(self, level: int, option: int, buflen: int = 0) -> int | bytes:
+        self._check_open()
+        if (level, option) == (SOL_SOCKET, SO_ERROR):
+            conn = self._conn
+            if conn is not None and conn.error is not None:
+                err, conn.error = conn.error, None
+                return err.errno or 0
+            return 0
+        if (level, option) == (SOL_SOCKET, SO_REUSEADDR):
+            return int(self._reuseaddr)
+        if (level, option) == (SOL_SOCKET, SO_LINGER):
+            return self._opts.get((level, option), struct.pack("ii", 0, 0))
+        return self._opts.get((level, option), 0)
+
+    def _apply_options(self, conn: Connection) -> None:
+        opts = self._opts
+        conn.reuseaddr = self._reuseaddr
+        if (SOL_SOCKET, SO_LINGER) in opts:
+            raw = opts[(SOL_SOCKET, SO_LINGER)]
+            onoff, seconds = struct.unpack("ii", raw) if isinstance(raw, bytes) else (1, raw)
+            conn.linger = seconds if onoff else None
+        if (IPPROTO_TCP, TCP_NODELAY) in opts:
+            conn.nodelay = bool(opts[(IPPROTO_TCP, TCP_NODELAY)])
+        if (SOL_SOCKET, SO_RCVBUF) in opts:
+            conn.rcv_capacity = max(int(_int(opts[(SOL_SOCKET, SO_RCVBUF)])), 256)
+        if (SOL_SOCKET, SO_SNDBUF) in opts:
+            conn.snd_capacity = max(int(_int(opts[(SOL_SOCKET, SO_SNDBUF)])), 256)
+        if (IPPROTO_TCP, TCP_USER_TIMEOUT) in opts:
+            conn.user_timeout_us = _int(opts[(IPPROTO_TCP, TCP_USER_TIMEOUT)]) * MILLISECOND
+        keep = (SOL_SOCKET, SO_KEEPALIVE) in opts or any(
+            (IPPROTO_TCP, o) in opts for o in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
+        )
+        if keep:
+            conn.set_keepalive(
+                bool(opts.get((SOL_SOCKET, SO_KEEPALIVE), conn.keepalive)),
+                _opt_int(opts, (IPPROTO_TCP, TCP_KEEPIDLE)),
+                _opt_int(opts, (IPPROTO_TCP, TCP_KEEPINTVL)),
+                _opt_int(opts, (IPPROTO_TCP, TCP_KEEPCNT)),
+            )
+
+    def settimeout(self, timeout: float | None) -> None:
+        if timeout is not None and timeout < 0:
+            raise ValueError("Timeout value out of range")
+        self._timeout = None if timeout is None else float(timeout)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
+    def getblocking(self) -> bool:
+        return self._timeout != 0.0
+
+    # ---------------------------------------------------------------- names
+
+    def getsockname(self) -> Address:
+        self._check_open()
+        if self._conn is not None:
+            return format_address(self._conn.key[0]), self._conn.key[1]
+        if self._listener is not None:
+            return self._wild(self._listener.address), self._listener.port
+        if self._binding is not None:
+            return self._wild(self._binding.address), self._binding.port
+        return ("0.0.0.0" if self.family == AF_INET else "::"), 0
+
+    def getpeername(self) -> Address:
+        conn = self._require_conn()
+        return format_address(conn.key[2]), conn.key[3]
+
+    def _wild(self, address: bytes) -> str:
+        if address:
+            return format_address(address)
+        return "0.0.0.0" if self.family == AF_INET else "::"
+
+    # ---------------------------------------------------------------- setup
+
+    def bind(self, address: Address) -> None:
+        self._check_open()
+        if self._binding is not None or self._conn is not None or self._listener is not None:
+            raise _error(errno.EINVAL)
+        packed, port = self._address(address)
+        self.driver.sync()
+        self._binding = self.driver.stack.bind(packed or None, port, self._reuseaddr)
+
+    def listen(self, backlog: int = 128) -> None:
+        self._check_open()
+        if self._listener is not None:
+            self._listener.backlog = max(0, min(backlog, self._listener.config.somaxconn))
+            return
+        if self._conn is not None:
+            raise _error(errno.EINVAL)
+        self.driver.sync()
+        if self._binding is None:
+            self._binding = self.driver.stack.bind(None, 0, self._reuseaddr)
+        self._listener = self.driver.stack.listen(self._binding, backlog)
+        self._binding = None
+
+    def accept(self) -> tuple[Socket, Address]:
+        self._check_open()
+        listener = self._listener
+        if listener is None:
+            raise _error(errno.EINVAL)
+        self._block(lambda: bool(listener.accept_queue) or listener.state is State.CLOSED)
+        self.driver.sync()
+        conn = listener.accept()
+        if conn is None:
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        child = Socket(self.driver, self.family, self.type)
+        child._conn = conn
+        child._opts = dict(self._opts)
+        child._reuseaddr = self._reuseaddr
+        child._timeout = self._timeout
+        child._apply_options(conn)
+        self.driver.kick()
+        return child, (format_address(conn.key[2]), conn.key[3])
+
+    def connect(self, address: Address) -> None:
+        err = self.connect_ex(address)
+        if err:
+            raise _error(err)  # OSError picks the subclass: ConnectionRefusedError...
+
+    def connect_ex(self, address: Address) -> int:
+        """connect() returning an errno instead of raising (0 on success)."""
+        self._check_open()
+        if self._listener is not None:
+            return errno.EINVAL
+        if self._conn is None:
+            packed, port = self._address(address)
+            if not packed:
+                packed = pack_address("127.0.0.1" if self.family == AF_INET else "::1")
+            self.driver.sync()
+            binding, self._binding = self._binding, None
+            self._conn = self.driver.stack.connect(
+                packed, port, binding=binding, setup=self._apply_options
+            )
+            self.driver.kick()
+        elif self._conn.state in (State.ESTABLISHED, State.CLOSE_WAIT):
+            return errno.EISCONN
+        conn = self._conn
+        try:
+            self._block(lambda: conn.state not in (State.SYN_SENT, State.SYN_RCVD))
+        except BlockingIOError:
+            return errno.EINPROGRESS
+        if conn.error is not None:
+            err, conn.error = conn.error, None
+            self._conn = None
+            return err.errno or errno.ECONNABORTED
+        return 0
+
+    # ---------------------------------------------------------------- data
+
+    def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> int:
+        conn = self._require_conn()
+        if flags:
+            raise _error(errno.EOPNOTSUPP)
+        if not data:
+            return 0
+
+        def ready() -> bool:
+            return (
+                conn.send_space() > 0
+                or conn.error is not None
+                or conn.fin_queued
+                or conn.state not in (State.ESTABLISHED, State.CLOSE_WAIT, State.SYN_SENT)
+            )
+
+        self._block(ready)
+        self.driver.sync()
+        sent = conn.send(data)  # raises a pending error, or EPIPE after shutdown
+        self.driver.kick()
+        return sent
+
+    def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> None:
+        view = memoryview(data)
+        while view:
+            sent = self.send(view, flags)
+            view = view[sent:]
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        conn = self._require_conn()
+        if flags:
+            raise _error(errno.EOPNOTSUPP)
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        self._block(
+            lambda: bool(conn.rcv_buf) or conn.at_eof or conn.error is not None or conn.rcv_shut
+        )
+        self.driver.sync()
+        data = conn.recv(bufsize)
+        self.driver.kick()
+        return data
+
+    def recv_into(self, buffer: bytearray | memoryview, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer)
+        data = self.recv(nbytes or len(view), flags)
+        view[: len(data)] = data
+        return len(data)
+
+    def urgent_mark(self) -> int | None:
+        """Sequence offset of the urgent pointer the peer last sent (SIOCATMARK-like)."""
+        conn = self._require_conn()
+        if conn.urgent_mark is None:
+            return None
+        return (conn.urgent_mark - conn.irs - 1) & 0xFFFFFFFF
+
+    def pending(self) -> int:
+        """Bytes received and not yet read (FIONREAD)."""
+        return self._require_conn().readable_bytes()
+
+    @property
+    def state(self) -> State:
+        """The TCP state of the socket's connection (LISTEN for a listener)."""
+        if self._conn is not None:
+            return self._conn.state
+        if self._listener is not None:
+            return self._listener.state
+        return State.CLOSED
+
+    @property
+    def connection(self) -> Connection | None:
+        return self._conn
+
+    # ---------------------------------------------------------------- teardown
+
+    def shutdown(self, how: int) -> None:
+        conn = self._require_conn()
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise _error(errno.EINVAL)
+        self.driver.sync()
+        if conn.state is State.CLOSED:
+            raise _error(errno.ENOTCONN)
+        if how in (SHUT_RD, SHUT_RDWR):
+            conn.shutdown_read()
+        if how in (SHUT_WR, SHUT_RDWR):
+            conn.shutdown_write()
+        self.driver.kick()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.driver.sync()
+        if self._listener is not None:
+            self._listener.close()
+        elif self._conn is not None:
+            conn = self._conn
+            conn.wake = None
+            conn.close()
+            if conn.linger and conn.state not in (State.CLOSED, State.TIME_WAIT):
+                # SO_LINGER {1, t}: close() waits up to t seconds for the FIN's ACK.
+                self.driver.kick()
+                self.driver.wait(
+                    lambda: conn.state in (State.CLOSED, State.TIME_WAIT, State.FIN_WAIT_2),
+                    conn.linger * SECOND,
+                )
+        elif self._binding is not None:
+            self.driver.stack.unbind(self._binding)
+        self.driver.kick()
+
+    def fileno(self) -> int:
+        return -1 if self._closed else id(self) & 0x7FFFFFFF
+
+    def detach(self) -> None:
+        raise _error(errno.EOPNOTSUPP)
+
+    def makefile(self, *args: Any, **kwargs: Any) -> Any:
+        raise _error(errno.EOPNOTSUPP)
+
+
+def _int(value: int | bytes) -> int:
+    return value if isinstance(value, int) else int.from_bytes(value[:4], "little", signed=True)
+
+
+def _opt_int(opts: dict[tuple[int, int], int | bytes], key: tuple[int, int]) -> int | None:
+    return _int(opts[key]) if key in opts else None

@@ -1,0 +1,1 @@
+"""Named, runnable scenarios from SCENARIOS.md (``synack demo NAME``)."""

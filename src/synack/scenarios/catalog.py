@@ -1,0 +1,8 @@
+"""Imports every scenario module so that the registry is complete."""
+
+from __future__ import annotations
+
+from synack.scenarios import data, edges, failures, lifecycle
+from synack.scenarios.registry import SCENARIOS, Options, Scenario, find
+
+__all__ = ["SCENARIOS", "Options", "Scenario", "data", "edges", "failures", "find", "lifecycle"]

@@ -1,0 +1,472 @@
+"""A host: connection table, listeners, ports, ISNs, RSTs for strays, counters, one timer heap.
+
+Still sans-I/O. A driver (the simulator, a TUN device, the packetdrill runner) owns time
+and packets and calls the four methods of the core contract::
+
+    stack.receive(packet, now)      # parse, validate, demultiplex, process; never raises
+    stack.transmit() -> [bytes]     # IP packets to send now
+    stack.next_deadline() -> int | None
+    stack.advance(now)              # fire due timers
+
+User calls (``connect``, ``bind``, ``listen`` and the methods of the returned
+``Connection`` and ``Listener``) return at once; the API layer turns them into blocking
+or asynchronous calls.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import heapq
+import ipaddress
+import os
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from synack.tcp import seq as sq
+from synack.tcp.config import LINUX, TcpConfig
+from synack.tcp.connection import Connection
+from synack.tcp.events import ConnKey, SegmentDropped, SegmentReceived, SegmentSent, Tracer
+from synack.tcp.listener import Listener
+from synack.tcp.state import State
+from synack.wire.errors import MalformedPacket
+from synack.wire.ip import PROTO_TCP, build_ip, parse_ip
+from synack.wire.tcp import ACK, RST, SYN, TcpSegment, build_tcp, parse_tcp
+
+#: Counters shown even when zero, named as Linux ``nstat -az`` names them.
+STANDARD_COUNTERS = (
+    "TcpActiveOpens",
+    "TcpPassiveOpens",
+    "TcpAttemptFails",
+    "TcpEstabResets",
+    "TcpCurrEstab",
+    "TcpInSegs",
+    "TcpOutSegs",
+    "TcpRetransSegs",
+    "TcpInErrs",
+    "TcpOutRsts",
+    "TcpInCsumErrors",
+    "TcpExtListenOverflows",
+    "TcpExtListenDrops",
+    "TcpExtTCPTimeouts",
+    "TcpExtTCPAbortOnTimeout",
+    "TcpExtTCPAbortOnData",
+    "TcpExtTCPAbortOnClose",
+    "TcpExtTCPAbortOnLinger",
+    "TcpExtTCPChallengeACK",
+    "TcpExtTCPSYNChallenge",
+    "TcpExtDelayedACKs",
+    "TcpExtTCPKeepAliveDrops",
+    "TcpExtTW",
+    "TcpExtTCPFastRetrans",
+)
+
+
+class Counters(dict[str, int]):
+    """A dict whose missing counters read as zero, so ``c[name] += 1`` always works."""
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+
+def pack_address(address: str | bytes) -> bytes:
+    """Packed 4- or 16-byte form of an IPv4/IPv6 address given as text or bytes."""
+    if isinstance(address, bytes):
+        if len(address) not in (4, 16):
+            raise ValueError(f"packed address must be 4 or 16 bytes, got {len(address)}")
+        return address
+    return ipaddress.ip_address(address).packed
+
+
+def format_address(address: bytes) -> str:
+    return str(ipaddress.ip_address(address)) if address else "*"
+
+
+@dataclass(slots=True, eq=False)
+class Binding:
+    """A local (address, port) reserved by bind() and not yet listening or connected."""
+
+    address: bytes
+    port: int
+    reuseaddr: bool
+
+
+def _error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+class Stack:
+    """One host's TCP. All randomness comes from ``seed`` (or ``rng``): never the global one."""
+
+    def __init__(
+        self,
+        addresses: Iterable[str | bytes],
+        config: TcpConfig = LINUX,
+        seed: int = 0,
+        rng: random.Random | None = None,
+        name: str = "",
+        strict: bool = False,
+    ) -> None:
+        self.name = name
+        self.addresses = {pack_address(a) for a in addresses}
+        if not self.addresses:
+            raise ValueError("a stack needs at least one address")
+        self.config = config
+        self.rng = rng if rng is not None else random.Random(seed)
+        self.isn_key = self.rng.randbytes(32)
+        self.now = 0
+        self.counters = Counters()
+        self.tracer: Tracer | None = None
+        self.strict = strict  # re-raise internal errors instead of counting them (tests)
+        self.connections: dict[ConnKey, Connection] = {}
+        self.listeners: dict[tuple[bytes, int], Listener] = {}
+        self.bindings: list[Binding] = []
+        self._out: list[bytes] = []
+        self._heap: list[tuple[int, int, Connection]] = []
+        self._heap_counter = 0
+        #: Overrides the ISN (experiments such as sequence wrap-around); None is RFC 6528.
+        self.isn_hook: Callable[[ConnKey], int] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Stack {self.name or sorted(format_address(a) for a in self.addresses)}>"
+
+    # ------------------------------------------------------------------ driver contract
+
+    def receive(self, packet: bytes, now: int) -> None:
+        """Take one IP packet from the network. Nothing a peer sends raises out of here."""
+        self.now = now
+        try:
+            self._receive(packet)
+        except Exception:
+            self.counters["SynackInternalErrors"] += 1
+            if self.strict:
+                raise
+
+    def transmit(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def next_deadline(self) -> int | None:
+        heap = self._heap
+        while heap:
+            deadline, _, conn = heap[0]
+            if conn.heap_at == deadline:
+                return deadline
+            heapq.heappop(heap)  # stale: the connection moved or went away
+        return None
+
+    def advance(self, now: int) -> None:
+        """Fire every timer due at or before ``now``."""
+        self.now = now
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, conn = heapq.heappop(heap)
+            if conn.heap_at != deadline:
+                continue
+            conn.heap_at = None
+            try:
+                conn.on_timer(now)
+            except Exception:
+                self.counters["SynackInternalErrors"] += 1
+                if self.strict:
+                    raise
+
+    # ------------------------------------------------------------------ receive path
+
+    def _receive(self, packet: bytes) -> None:
+        counters = self.counters
+        try:
+            src, dst, protocol, payload = parse_ip(packet)
+        except MalformedPacket as exc:
+            counters["IpInHdrErrors"] += 1
+            self._dropped(None, f"ip: {exc.reason}")
+            return
+        if dst not in self.addresses:
+            counters["IpInAddrErrors"] += 1
+            self._dropped(None, "not our address")
+            return
+        if protocol != PROTO_TCP:
+            counters["IpInUnknownProtos"] += 1
+            self._dropped(None, f"protocol {protocol}")
+            return
+        try:
+            seg = parse_tcp(payload, src, dst)
+        except MalformedPacket as exc:
+            counters["TcpInErrs"] += 1
+            if exc.reason == "bad-checksum":
+                counters["TcpInCsumErrors"] += 1
+            self._dropped(None, f"tcp: {exc.reason}")
+            return
+        counters["TcpInSegs"] += 1
+        key = (dst, seg.dst_port, src, seg.src_port)
+        if self.tracer is not None:
+            self.tracer(SegmentReceived(self.now, key, seg))
+        conn = self.connections.get(key)
+        if conn is not None:
+            if (
+                conn.state is State.TIME_WAIT
+                and seg.flags & (SYN | ACK | RST) == SYN
+                and self._new_syn_in_time_wait(conn, key, seg)
+            ):
+                return
+            conn.segment_arrives(seg, self.now)
+            return
+        listener = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
+            (b"", seg.dst_port)
+        )
+        if listener is not None:
+            listener.segment_arrives(key, seg)
+            return
+        self.reply_rst(key, seg)
+
+    def _dropped(self, key: ConnKey | None, reason: str) -> None:
+        if self.tracer is not None:
+            self.tracer(SegmentDropped(self.now, key, reason))
+
+    def _new_syn_in_time_wait(self, conn: Connection, key: ConnKey, seg: TcpSegment) -> bool:
+        """RFC 6191: a SYN with a higher sequence (or timestamp) may reopen a TIME-WAIT pair."""
+        listener = self.listeners.get((key[0], key[1])) or self.listeners.get((b"", key[1]))
+        if listener is None:
+            return False
+        newer_ts = (
+            conn.ts_ok
+            and seg.options is not None
+            and seg.options.timestamp is not None
+            and sq.gt(seg.options.timestamp[0], conn.ts_recent)
+        )
+        if not (sq.gt(seg.seq, conn.rcv_nxt) or newer_ts):
+            return False
+        iss = sq.add(conn.snd_nxt, 65535 + 2)  # far above anything the old one sent
+        self.release(conn)
+        conn.heap_at = None
+        child = self._new_connection(key, iss)
+        child.state = State.TIME_WAIT  # so the trace shows TIME_WAIT -> SYN_RCVD
+        child.listener = listener
+        child.passive = True
+        listener.half_open[key] = child
+        child.accept_syn(seg)
+        self.reschedule(child)
+        return True
+
+    def reply_rst(self, key: ConnKey, seg: TcpSegment) -> None:
+        """RST for a segment that matches nothing (RFC 9293 3.10.7.1); never to a RST."""
+        flags = seg.flags
+        if flags & RST:
+            return
+        if flags & ACK:
+            reply = TcpSegment(key[1], key[3], seg.ack, 0, RST, 0)
+        else:
+            reply = TcpSegment(key[1], key[3], 0, sq.add(seg.seq, seg.seg_len), RST | ACK, 0)
+        self._emit_segment(key, reply, False)
+
+    # ------------------------------------------------------------------ for connections
+
+    def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None:
+        self._emit_segment(conn.key, segment, retransmission)
+
+    def _emit_segment(self, key: ConnKey, segment: TcpSegment, retransmission: bool) -> None:
+        src, dst = key[0], key[2]
+        self._out.append(build_ip(src, dst, PROTO_TCP, build_tcp(segment, src, dst)))
+        counters = self.counters
+        if not retransmission:
+            counters["TcpOutSegs"] += 1
+        if segment.flags & RST:
+            counters["TcpOutRsts"] += 1
+        if self.tracer is not None:
+            self.tracer(SegmentSent(self.now, key, segment, retransmission))
+
+    def reschedule(self, conn: Connection) -> None:
+        """Keep one live heap entry per connection at its earliest deadline."""
+        deadline = conn.deadline()
+        if deadline is None:
+            return
+        current = conn.heap_at
+        if current is not None and current <= deadline:
+            return  # the earlier entry wakes us; on_timer re-arms what is left
+        conn.heap_at = deadline
+        self._heap_counter += 1
+        heapq.heappush(self._heap, (deadline, self._heap_counter, conn))
+
+    def release(self, conn: Connection) -> None:
+        if self.connections.get(conn.key) is conn:
+            del self.connections[conn.key]
+        conn.heap_at = None
+
+    def spawn_child(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> Connection:
+        child = self._new_connection(key, self._isn(key))
+        child.state = State.LISTEN
+        child.listener = listener
+        child.passive = True
+        child.reuseaddr = listener.reuseaddr
+        child.accept_syn(seg)
+        self.reschedule(child)
+        return child
+
+    def release_listener(self, listener: Listener) -> None:
+        if self.listeners.get((listener.address, listener.port)) is listener:
+            del self.listeners[(listener.address, listener.port)]
+
+    # ------------------------------------------------------------------ user calls
+
+    def _isn(self, key: ConnKey) -> int:
+        """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's addresses."""
+        if self.isn_hook is not None:
+            return self.isn_hook(key) & sq.MASK
+        digest = hashlib.blake2s(
+            key[0] + key[1].to_bytes(2, "big") + key[2] + key[3].to_bytes(2, "big"),
+            key=self.isn_key,
+            digest_size=4,
+        ).digest()
+        return (self.now // 4 + int.from_bytes(digest, "big")) & sq.MASK
+
+    def _ts_offset(self, key: ConnKey) -> int:
+        digest = hashlib.blake2s(
+            b"ts" + key[0] + key[2], key=self.isn_key, digest_size=4
+        ).digest()
+        return int.from_bytes(digest, "big")
+
+    def _new_connection(self, key: ConnKey, iss: int) -> Connection:
+        conn = Connection(self, key, self.config, iss, self.now, self._ts_offset(key))
+        self.connections[key] = conn
+        return conn
+
+    def _local_address_for(self, remote: bytes) -> bytes:
+        family = [a for a in self.addresses if len(a) == len(remote)]
+        if not family:
+            raise _error(errno.ENETUNREACH)
+        return min(family)
+
+    def _port_in_use(self, address: bytes, port: int, reuseaddr: bool) -> bool:
+        """Linux bind() rules, simplified: see SO_REUSEADDR in REFERENCE.md."""
+        for binding in self.bindings:
+            if binding.port == port and _overlaps(binding.address, address):
+                if not (reuseaddr and binding.reuseaddr):
+                    return True
+        for lst in self.listeners.values():
+            if lst.port == port and _overlaps(lst.address, address):
+                return True
+        for conn in self.connections.values():
+            if conn.key[1] == port and _overlaps(conn.key[0], address):
+                if conn.state is State.TIME_WAIT:
+                    if not reuseaddr:
+                        return True
+                elif not (reuseaddr and conn.reuseaddr):
+                    return True
+        return False
+
+    def bind(self, address: str | bytes | None, port: int, reuseaddr: bool = False) -> Binding:
+        """Reserve a local address and port (0 picks an ephemeral one)."""
+        packed = b"" if address in (None, "", b"") else pack_address(address)  # type: ignore[arg-type]
+        if packed and packed not in self.addresses:
+            raise _error(errno.EADDRNOTAVAIL)
+        if not 0 <= port <= 65535:
+            raise OverflowError("bind(): port must be 0-65535.")
+        if port == 0:
+            port = self._ephemeral_port(lambda p: self._port_in_use(packed, p, reuseaddr))
+        elif self._port_in_use(packed, port, reuseaddr):
+            raise _error(errno.EADDRINUSE)
+        binding = Binding(packed, port, reuseaddr)
+        self.bindings.append(binding)
+        return binding
+
+    def unbind(self, binding: Binding) -> None:
+        if binding in self.bindings:
+            self.bindings.remove(binding)
+
+    def _ephemeral_port(self, taken: Callable[[int], bool]) -> int:
+        low, high = self.config.ephemeral_low, self.config.ephemeral_high
+        span = high - low + 1
+        start = self.rng.randrange(span)
+        for i in range(span):
+            port = low + (start + i) % span
+            if not taken(port):
+                return port
+        raise _error(errno.EADDRNOTAVAIL)
+
+    def listen(self, binding: Binding, backlog: int = 128) -> Listener:
+        """Turn a bound address into a listener (CLOSED -> LISTEN)."""
+        if binding not in self.bindings:
+            raise _error(errno.EINVAL)
+        for lst in self.listeners.values():
+            if lst.port == binding.port and _overlaps(lst.address, binding.address):
+                raise _error(errno.EADDRINUSE)
+        self.bindings.remove(binding)
+        listener = Listener(
+            self, binding.address, binding.port, backlog, self.config, binding.reuseaddr
+        )
+        self.listeners[(binding.address, binding.port)] = listener
+        return listener
+
+    def connect(
+        self,
+        remote: str | bytes,
+        remote_port: int,
+        binding: Binding | None = None,
+        setup: Callable[[Connection], None] | None = None,
+    ) -> Connection:
+        """Active open: a new connection in SYN_SENT with its SYN queued for transmit()."""
+        raddr = pack_address(remote)
+        if not 0 < remote_port <= 65535:
+            raise OverflowError("connect(): port must be 1-65535.")
+        if binding is not None:
+            laddr = binding.address or self._local_address_for(raddr)
+            lport = binding.port
+            if (laddr, lport, raddr, remote_port) in self.connections:
+                raise _error(errno.EADDRINUSE)
+            self.unbind(binding)
+            reuse = binding.reuseaddr
+        else:
+            laddr = self._local_address_for(raddr)
+
+            def taken(port: int) -> bool:
+                if (laddr, port, raddr, remote_port) in self.connections:
+                    return True
+                return any(b.port == port for b in self.bindings) or any(
+                    lst.port == port for lst in self.listeners.values()
+                )
+
+            lport = self._ephemeral_port(taken)
+            reuse = False
+        if len(laddr) != len(raddr):
+            raise _error(errno.EAFNOSUPPORT)
+        key = (laddr, lport, raddr, remote_port)
+        conn = self._new_connection(key, self._isn(key))
+        conn.reuseaddr = reuse
+        if setup is not None:
+            setup(conn)
+        conn.open_active()
+        return conn
+
+    def open_passive_connection(
+        self, local: str | bytes, local_port: int, remote: str | bytes, remote_port: int
+    ) -> Connection:
+        """RFC 9293's fully specified passive OPEN (a connection object in LISTEN).
+
+        The BSD socket API has no such call; it exists so the engine can show the
+        LISTEN -> SYN_SENT arrow (S25).
+        """
+        key = (pack_address(local), local_port, pack_address(remote), remote_port)
+        if key in self.connections:
+            raise _error(errno.EADDRINUSE)
+        conn = self._new_connection(key, self._isn(key))
+        conn.open_passive()
+        return conn
+
+    # ------------------------------------------------------------------ inspection
+
+    def snapshot_counters(self) -> dict[str, int]:
+        """Every standard counter (zeros included) plus any other that moved."""
+        out = {name: self.counters[name] for name in STANDARD_COUNTERS}
+        out.update(self.counters)
+        out["TcpCurrEstab"] = sum(
+            1
+            for c in self.connections.values()
+            if c.state in (State.ESTABLISHED, State.CLOSE_WAIT)
+        )
+        return out
+
+
+def _overlaps(a: bytes, b: bytes) -> bool:
+    """Two local addresses collide if equal or if either is the wildcard."""
+    return not a or not b or a == b

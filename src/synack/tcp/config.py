@@ -1,0 +1,111 @@
+"""Every tunable of the engine, named after its Linux sysctl where one exists.
+
+Fields named after a sysctl (without the ``net.ipv4.tcp_`` prefix) keep the sysctl's unit
+(seconds or a count), so a value read from ``sysctl`` can be copied in unchanged. Fields that
+no sysctl covers are in microseconds and end in ``_us``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+SECOND = 1_000_000
+MILLISECOND = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class TcpConfig:
+    """Engine settings; the default is the ``linux`` profile."""
+
+    # --- sysctl net.ipv4.tcp_* (Linux units) ---
+    syn_retries: int = 6
+    synack_retries: int = 5
+    retries2: int = 15
+    fin_timeout: int = 60  # seconds an orphaned FIN-WAIT-2 connection lives
+    keepalive_time: int = 7200  # seconds idle before the first probe
+    keepalive_intvl: int = 75  # seconds between probes
+    keepalive_probes: int = 9
+    max_syn_backlog: int = 128
+    somaxconn: int = 4096  # net.core.somaxconn: cap on listen(backlog)
+    syncookies: int = 1
+    abort_on_overflow: int = 0
+    tw_reuse: int = 2
+    max_tw_buckets: int = 262144
+    rfc1337: int = 0
+    timestamps: bool = True
+    window_scaling: bool = True
+    sack: bool = False  # not implemented by the core yet: never offered
+    rmem: int = 131072  # tcp_rmem[1]: receive buffer (SO_RCVBUF) in bytes
+    wmem: int = 131072  # tcp_wmem[1]: send buffer (SO_SNDBUF) in bytes
+
+    # --- not covered by a sysctl (microseconds unless named otherwise) ---
+    timewait_len_us: int = 60 * SECOND
+    rto_min_us: int = 200 * MILLISECOND
+    rto_max_us: int = 120 * SECOND
+    rto_initial_us: int = 1 * SECOND
+    delack_min_us: int = 40 * MILLISECOND
+    delack_max_us: int = 200 * MILLISECOND
+    quickacks: int = 16  # segments ACKed at once when data starts flowing
+    initial_cwnd: int = 10  # segments (RFC 6928)
+    mss_default_v4: int = 536  # assumed when a SYN has no MSS option
+    mss_default_v6: int = 1220
+    mtu: int = 1500  # of the local link: our MSS is derived from it
+    rst_ack_on_abort: bool = True  # Linux sets ACK on the RST of an abort
+    syn_option_layout: str = "linux"  # order of SYN options: "linux" or "freebsd"
+    wscale: int | None = None  # our window-scale shift; None derives it from rmem
+    ephemeral_low: int = 32768  # net.ipv4.ip_local_port_range
+    ephemeral_high: int = 60999
+
+    def __post_init__(self) -> None:
+        for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):
+            if not 0 <= getattr(self, name) <= 255:
+                raise ValueError(f"{name} must be in 0..255, got {getattr(self, name)}")
+        if self.rto_min_us <= 0 or self.rto_min_us > self.rto_max_us:
+            raise ValueError("need 0 < rto_min_us <= rto_max_us")
+        if not self.rto_min_us <= self.rto_initial_us <= self.rto_max_us:
+            raise ValueError("rto_initial_us must lie between rto_min_us and rto_max_us")
+        if self.syncookies not in (0, 1, 2):
+            raise ValueError("syncookies must be 0, 1 or 2")
+        if self.syn_option_layout not in ("linux", "freebsd"):
+            raise ValueError("syn_option_layout must be 'linux' or 'freebsd'")
+        if self.rmem < 1 or self.wmem < 1:
+            raise ValueError("rmem and wmem must be positive")
+        if self.mtu < 576:
+            raise ValueError("mtu must be at least 576")
+        if self.wscale is not None and not 0 <= self.wscale <= 14:
+            raise ValueError("wscale must be in 0..14")
+        if not 1024 <= self.ephemeral_low <= self.ephemeral_high <= 65535:
+            raise ValueError("ephemeral port range must lie within 1024..65535")
+
+    def with_changes(self, **changes: Any) -> TcpConfig:
+        """A copy with some fields changed; unknown names raise TypeError."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown TcpConfig field(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
+
+
+#: What a current Linux kernel does on the wire.
+LINUX = TcpConfig()
+
+#: The RFCs' own numbers: MSL of 2 minutes (TIME-WAIT 4 minutes), RTO minimum of 1 s.
+RFC = TcpConfig(
+    timewait_len_us=2 * 120 * SECOND,
+    rto_min_us=1 * SECOND,
+    rto_max_us=120 * SECOND,
+    rto_initial_us=1 * SECOND,
+    rst_ack_on_abort=False,
+    quickacks=0,
+)
+
+PROFILES: dict[str, TcpConfig] = {"linux": LINUX, "rfc": RFC}
+
+
+def profile(name: str) -> TcpConfig:
+    """The named profile; a clear error names the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None

@@ -1,0 +1,1286 @@
+"""One connection (TCB) and its state machine, in the order of RFC 9293 section 3.10.
+
+The connection never touches I/O: segments leave through ``host.emit``, time arrives as
+the ``now`` argument, and its timers are deadlines that the host polls with ``deadline()``
+and fires with ``on_timer(now)``. Read it beside RFC 9293 section 3.10.7: each step of
+segment arrival is a method named after the step.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING, Protocol
+
+from synack.tcp import seq as sq
+from synack.tcp.config import MILLISECOND, SECOND, TcpConfig
+from synack.tcp.congestion import NewReno
+from synack.tcp.events import ConnKey, StateChange, TimerFired, Tracer
+from synack.tcp.rto import RtoEstimator
+from synack.tcp.state import CAN_RECEIVE, CAN_SEND, SYNCHRONIZED, State
+from synack.wire.tcp import (
+    ACK,
+    FIN,
+    MSS,
+    NOP,
+    PSH,
+    RST,
+    SACK_PERMITTED,
+    SYN,
+    TIMESTAMP,
+    URG,
+    WSCALE,
+    TcpOptions,
+    TcpSegment,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+#: Window scale shifts above this are clamped (RFC 7323 section 2.3).
+MAX_WSCALE = 14
+#: Largest number of out-of-order segments kept; beyond it new ones are dropped.
+MAX_OOO_SEGMENTS = 256
+#: Largest advertised window before scaling.
+MAX_WINDOW = 0xFFFF
+
+_FREEBSD_SYN_LAYOUT = (MSS, NOP, WSCALE, SACK_PERMITTED, TIMESTAMP)
+
+
+class ConnectionHost(Protocol):
+    """What a connection needs from the stack that holds it."""
+
+    counters: dict[str, int]
+    tracer: Tracer | None
+    now: int
+
+    def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None: ...
+
+    def reschedule(self, conn: Connection) -> None: ...
+
+    def release(self, conn: Connection) -> None: ...
+
+
+class ListenerHooks(Protocol):
+    """What a passive-open child tells the listener that spawned it."""
+
+    def child_established(self, conn: Connection) -> None: ...
+
+    def child_failed(self, conn: Connection) -> None: ...
+
+
+def _os_error(code: int) -> OSError:
+    """The exception the standard socket module would raise for errno ``code``."""
+    message = os.strerror(code)
+    classes: dict[int, type[OSError]] = {
+        errno.ECONNREFUSED: ConnectionRefusedError,
+        errno.ECONNRESET: ConnectionResetError,
+        errno.ETIMEDOUT: TimeoutError,
+        errno.EPIPE: BrokenPipeError,
+        errno.ECONNABORTED: ConnectionAbortedError,
+    }
+    return classes.get(code, OSError)(code, message)
+
+
+class Connection:
+    """A transmission control block.
+
+    Variables carry their RFC 9293 names in lower case (``snd_una``, ``rcv_nxt``...).
+    ``snd_max`` is the highest sequence number sent so far: after a timeout ``snd_nxt``
+    goes back to ``snd_una`` and ACKs up to ``snd_max`` are still acceptable.
+    """
+
+    __slots__ = (
+        "_ack_now",
+        "_delack_pending",
+        "_fin_acked",
+        "_quickacks",
+        "cc",
+        "config",
+        "dupacks",
+        "error",
+        "fin_queued",
+        "host",
+        "in_recovery",
+        "irs",
+        "iss",
+        "keep_at",
+        "keepalive",
+        "keepcnt",
+        "keepidle_us",
+        "keepintvl_us",
+        "key",
+        "last_recv_us",
+        "linger",
+        "listener",
+        "max_snd_wnd",
+        "nodelay",
+        "now",
+        "ooo",
+        "orphaned",
+        "passive",
+        "peer_fin",
+        "persist_at",
+        "persist_backoff",
+        "probes_out",
+        "rcv_adv",
+        "rcv_buf",
+        "rcv_capacity",
+        "rcv_nxt",
+        "rcv_shut",
+        "rcv_up",
+        "rcv_wscale",
+        "recover",
+        "retries",
+        "reuseaddr",
+        "rtt_seq",
+        "rtt_start",
+        "rto",
+        "rtx_at",
+        "snd_buf",
+        "snd_buf_seq",
+        "snd_capacity",
+        "snd_max",
+        "snd_mss",
+        "snd_nxt",
+        "snd_una",
+        "snd_wl1",
+        "snd_wl2",
+        "snd_wnd",
+        "snd_wscale",
+        "state",
+        "state_at",
+        "ts_ok",
+        "ts_offset",
+        "ts_recent",
+        "una_since",
+        "urgent_mark",
+        "user_timeout_us",
+        "v6",
+        "wake",
+        "ws_ok",
+        "delack_at",
+        "heap_at",
+    )
+
+    def __init__(
+        self,
+        host: ConnectionHost,
+        key: ConnKey,
+        config: TcpConfig,
+        iss: int,
+        now: int,
+        ts_offset: int = 0,
+    ) -> None:
+        self.host = host
+        self.key = key
+        self.config = config
+        self.now = now
+        self.v6 = len(key[0]) == 16
+        self.state = State.CLOSED
+        self.listener: ListenerHooks | None = None
+        self.passive = False
+        self.error: OSError | None = None
+        self.wake: Callable[[], None] | None = None
+
+        # Send sequence space.
+        self.iss = iss
+        self.snd_una = iss
+        self.snd_nxt = iss
+        self.snd_max = iss
+        self.snd_wnd = 0
+        self.max_snd_wnd = 0
+        self.snd_wl1 = 0
+        self.snd_wl2 = 0
+        self.snd_buf = bytearray()
+        self.snd_buf_seq = sq.add(iss, 1)  # sequence number of snd_buf[0]
+        self.snd_capacity = config.wmem
+        self.fin_queued = False
+        self.snd_wscale = 0
+        self.snd_mss = config.mss_default_v6 if self.v6 else config.mss_default_v4
+
+        # Receive sequence space.
+        self.irs = 0
+        self.rcv_nxt = 0
+        self.rcv_adv = 0  # right edge of the window we last advertised
+        self.rcv_buf = bytearray()
+        self.rcv_capacity = config.rmem
+        self.rcv_up = 0
+        self.urgent_mark: int | None = None
+        self.ooo: dict[int, tuple[bytes, bool]] = {}  # seq -> (data, FIN follows)
+        self.peer_fin = False
+        self.rcv_shut = False
+        self.rcv_wscale = 0 if config.wscale is None else config.wscale
+        if config.wscale is None:
+            while (config.rmem >> self.rcv_wscale) > MAX_WINDOW and self.rcv_wscale < MAX_WSCALE:
+                self.rcv_wscale += 1
+
+        # Negotiated options.
+        self.ws_ok = False
+        self.ts_ok = False
+        self.ts_recent = 0
+        self.ts_offset = ts_offset
+
+        # Retransmission and congestion.
+        self.rto = RtoEstimator(config.rto_initial_us, config.rto_min_us, config.rto_max_us)
+        self.cc = NewReno(self.snd_mss, config.initial_cwnd)
+        self.rtt_seq: int | None = None
+        self.rtt_start = 0
+        self.retries = 0
+        self.dupacks = 0
+        self.in_recovery = False
+        self.recover = iss
+        self.una_since = now
+
+        # ACK policy.
+        self._ack_now = False
+        self._delack_pending = 0
+        self._quickacks = config.quickacks
+        self._fin_acked = False
+
+        # Timers (absolute microseconds, None when off).
+        self.rtx_at: int | None = None
+        self.delack_at: int | None = None
+        self.keep_at: int | None = None
+        self.state_at: int | None = None  # TIME-WAIT or orphaned FIN-WAIT-2
+        self.persist_at: int | None = None
+        self.persist_backoff = 0
+
+        # Socket options.
+        self.keepalive = False
+        self.keepidle_us = config.keepalive_time * SECOND
+        self.keepintvl_us = config.keepalive_intvl * SECOND
+        self.keepcnt = config.keepalive_probes
+        self.probes_out = 0
+        self.user_timeout_us = 0
+        self.nodelay = False
+        self.linger: int | None = None
+        self.reuseaddr = False
+        self.orphaned = False
+        self.last_recv_us = now
+        self.heap_at: int | None = None  # deadline of this connection's entry in the host heap
+
+    # ------------------------------------------------------------------ helpers
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.state} iss={self.iss} snd_una={self.snd_una}>"
+
+    @property
+    def our_mss(self) -> int:
+        """The MSS we announce: the link MTU less the IP and TCP headers."""
+        return self.config.mtu - (60 if self.v6 else 40)
+
+    def _set_state(self, new: State, reason: str) -> None:
+        old = self.state
+        if old is new:
+            return
+        self.state = new
+        counters = self.host.counters
+        if new is State.SYN_SENT and old is State.CLOSED:
+            counters["TcpActiveOpens"] += 1
+        elif new is State.SYN_RCVD and old in (State.LISTEN, State.TIME_WAIT):
+            counters["TcpPassiveOpens"] += 1
+        elif new in (State.CLOSED, State.LISTEN) and old in (State.SYN_SENT, State.SYN_RCVD):
+            counters["TcpAttemptFails"] += 1
+        elif (
+            new is State.CLOSED
+            and old in (State.ESTABLISHED, State.CLOSE_WAIT)
+            and reason.startswith(("reset", "abort", "timeout"))
+        ):
+            counters["TcpEstabResets"] += 1
+        tracer = self.host.tracer
+        if tracer is not None:
+            tracer(StateChange(self.now, self.key, old, new, reason))
+        if new is State.CLOSED or (new is State.LISTEN and self.passive):
+            self._stop_timers()
+            self.host.release(self)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.wake is not None:
+            self.wake()
+
+    def _stop_timers(self) -> None:
+        self.rtx_at = self.delack_at = self.keep_at = self.state_at = self.persist_at = None
+
+    def _fail(self, code: int, reason: str) -> None:
+        """End the connection with an error the user will see."""
+        self.error = _os_error(code)
+        if self.listener is not None and self.passive and self.state is State.SYN_RCVD:
+            self.listener.child_failed(self)
+        self._set_state(State.CLOSED, reason)
+
+    @property
+    def fin_seq(self) -> int:
+        """Sequence number our FIN takes (meaningful once fin_queued)."""
+        return sq.add(self.snd_buf_seq, len(self.snd_buf))
+
+    @property
+    def fin_acked(self) -> bool:
+        return self.fin_queued and self.snd_una == sq.add(self.fin_seq, 1)
+
+    @property
+    def rcv_wnd(self) -> int:
+        """Free receive space, never shrinking the edge we already advertised."""
+        free = self.rcv_capacity - len(self.rcv_buf)
+        return max(free, sq.diff(self.rcv_adv, self.rcv_nxt), 0)
+
+    def _window_field(self, syn: bool) -> int:
+        wnd = self.rcv_wnd
+        shift = 0 if syn or not self.ws_ok else self.rcv_wscale
+        field = min(wnd >> shift, MAX_WINDOW)
+        edge = sq.add(self.rcv_nxt, field << shift)
+        if sq.gt(edge, self.rcv_adv):
+            self.rcv_adv = edge
+        return field
+
+    def _ts_now(self) -> int:
+        return (self.now // MILLISECOND + self.ts_offset) & sq.MASK
+
+    def _options(self) -> TcpOptions | None:
+        if self.ts_ok:
+            return TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
+        return None
+
+    def _syn_options(self, reply_to: TcpOptions | None) -> TcpOptions:
+        cfg = self.config
+        opts = TcpOptions(mss=self.our_mss)
+        peer = reply_to
+        if cfg.window_scaling and (peer is None or peer.wscale is not None):
+            opts.wscale = self.rcv_wscale
+        if cfg.sack and (peer is None or peer.sack_permitted):
+            opts.sack_permitted = True
+        if cfg.timestamps and (peer is None or peer.timestamp is not None):
+            opts.timestamp = (self._ts_now(), peer.timestamp[0] if peer and peer.timestamp else 0)
+        if (
+            cfg.syn_option_layout == "freebsd"
+            and opts.wscale is not None
+            and opts.sack_permitted
+            and opts.timestamp is not None
+        ):
+            opts.layout = _FREEBSD_SYN_LAYOUT
+        return opts
+
+    def _send(
+        self,
+        seq: int,
+        flags: int,
+        payload: bytes = b"",
+        retransmission: bool = False,
+        options: TcpOptions | None = None,
+        urgent: int = 0,
+    ) -> None:
+        syn = bool(flags & SYN)
+        ack = self.rcv_nxt if flags & ACK else 0
+        if options is None and not syn:
+            options = self._options()
+        segment = TcpSegment(
+            self.key[1],
+            self.key[3],
+            seq,
+            ack,
+            flags,
+            self._window_field(syn) if not flags & RST else 0,
+            urgent,
+            options,
+            payload,
+        )
+        if flags & ACK:
+            self._ack_now = False
+            self._delack_pending = 0
+            self.delack_at = None
+        if retransmission:
+            self.host.counters["TcpRetransSegs"] += 1
+        self.host.emit(self, segment, retransmission)
+
+    def send_ack(self) -> None:
+        self._send(self.snd_nxt, ACK)
+
+    def _send_rst(self) -> None:
+        flags = RST | ACK if self.config.rst_ack_on_abort else RST
+        self._send(self.snd_nxt, flags, options=None)
+
+    def _start_rtx(self) -> None:
+        if self.rtx_at is None:
+            self.rtx_at = self.now + self.rto.rto
+
+    def _restart_rtx(self) -> None:
+        self.rtx_at = self.now + self.rto.rto
+
+    def _finish(self) -> None:
+        """End of every entry point: send what is due, then re-arm the host's heap entry."""
+        if self.state is not State.CLOSED:
+            self._output()
+            if self._ack_now:
+                self.send_ack()
+        self.host.reschedule(self)
+
+    # ------------------------------------------------------------------ user calls
+
+    def open_active(self) -> None:
+        """OPEN (active): send SYN (CLOSED or LISTEN -> SYN_SENT)."""
+        self.now = self.host.now
+        if self.state not in (State.CLOSED, State.LISTEN):
+            raise OSError(errno.EISCONN, os.strerror(errno.EISCONN))
+        self.passive = False
+        self._set_state(State.SYN_SENT, "connect")
+        self._send_syn(retransmission=False)
+        self.snd_nxt = self.snd_max = sq.add(self.iss, 1)
+        self.rtt_seq, self.rtt_start = self.iss, self.now
+        self._start_rtx()
+        self.host.reschedule(self)
+
+    def open_passive(self) -> None:
+        """OPEN (passive) on a fully specified socket: CLOSED -> LISTEN (RFC 9293 model)."""
+        if self.state is not State.CLOSED:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        self._set_state(State.LISTEN, "listen")
+
+    def _send_syn(self, retransmission: bool) -> None:
+        self._send(self.iss, SYN, options=self._syn_options(None), retransmission=retransmission)
+
+    def _send_synack(self, retransmission: bool, reply_to: TcpOptions | None) -> None:
+        opts = self._syn_options(reply_to)
+        if reply_to is None:
+            # Retransmission: keep what was negotiated.
+            if not self.ws_ok:
+                opts.wscale = None
+            if not self.ts_ok:
+                opts.timestamp = None
+            elif opts.timestamp is not None:
+                opts.timestamp = (self._ts_now(), self.ts_recent)
+            if opts.layout and (opts.wscale is None or opts.timestamp is None):
+                opts.layout = ()
+        self._send(self.iss, SYN | ACK, options=opts, retransmission=retransmission)
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        """SEND: queue as much of ``data`` as the send buffer takes; returns the count.
+
+        In LISTEN with a known peer this turns the connection into an active open
+        (RFC 9293 LISTEN -> SYN_SENT), queueing the data behind the SYN.
+        """
+        self.now = self.host.now
+        self._raise_pending()
+        state = self.state
+        if state is State.LISTEN:
+            self.open_active()
+        elif self.fin_queued or state not in CAN_SEND and state not in (
+            State.SYN_SENT,
+            State.SYN_RCVD,
+        ):
+            raise _os_error(errno.EPIPE)
+        room = self.snd_capacity - len(self.snd_buf)
+        if room <= 0:
+            return 0
+        chunk = bytes(data[:room])
+        self.snd_buf += chunk
+        if self.state in SYNCHRONIZED:
+            self._finish()
+        return len(chunk)
+
+    def send_space(self) -> int:
+        return max(0, self.snd_capacity - len(self.snd_buf))
+
+    def recv(self, max_bytes: int) -> bytes:
+        """RECEIVE: up to ``max_bytes`` in-order bytes; b"" at end of stream."""
+        self.now = self.host.now
+        if max_bytes < 0:
+            raise ValueError("negative buffersize in recv")
+        if not self.rcv_buf:
+            self._raise_pending()
+            return b""
+        before = self.rcv_wnd
+        out = bytes(self.rcv_buf[:max_bytes])
+        del self.rcv_buf[:max_bytes]
+        self._window_opened(before)
+        return out
+
+    def readable_bytes(self) -> int:
+        return len(self.rcv_buf)
+
+    @property
+    def at_eof(self) -> bool:
+        """No more data will arrive: the peer's FIN was received or the connection ended."""
+        return self.peer_fin or self.state is State.CLOSED
+
+    def _window_opened(self, before: int) -> None:
+        """Send a window update when reading opened the window enough (receiver SWS rule)."""
+        if self.state not in CAN_RECEIVE:
+            return
+        after = self.rcv_wnd
+        threshold = min(self.rcv_capacity // 2, 2 * self.our_mss)
+        if after - before >= threshold or (before < self.our_mss <= after):
+            self._ack_now = True
+            self._finish()
+
+    def _raise_pending(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def shutdown_write(self) -> None:
+        """shutdown(SHUT_WR): send FIN once queued data is out; reading goes on."""
+        self.now = self.host.now
+        state = self.state
+        if state in (State.SYN_SENT, State.LISTEN):
+            self._set_state(State.CLOSED, "close")
+            return
+        if state is State.CLOSED:
+            raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
+        if self.fin_queued:
+            return
+        self.fin_queued = True
+        if state in (State.ESTABLISHED, State.SYN_RCVD):
+            self._set_state(State.FIN_WAIT_1, "close")
+        elif state is State.CLOSE_WAIT:
+            self._set_state(State.LAST_ACK, "close")
+        self._finish()
+
+    def shutdown_read(self) -> None:
+        self.rcv_shut = True
+
+    def close(self) -> None:
+        """close(): the socket is gone; the connection finishes on its own (an orphan).
+
+        As on Linux, unread received data or SO_LINGER {1, 0} turn the close into an
+        abort (RST, no TIME-WAIT).
+        """
+        self.now = self.host.now
+        if self.state is State.CLOSED:
+            return
+        if self.state in SYNCHRONIZED and (self.rcv_buf or self.linger == 0):
+            counter = "TcpExtTCPAbortOnLinger" if self.linger == 0 else "TcpExtTCPAbortOnClose"
+            self.host.counters[counter] += 1
+            self.abort()
+            return
+        self.orphaned = True
+        self.rcv_shut = True
+        self.shutdown_write()
+        if self.state is State.FIN_WAIT_2:
+            self._arm_fin_wait_2()
+            self.host.reschedule(self)
+
+    def abort(self) -> None:
+        """ABORT: RST to the peer in synchronized states, then CLOSED without TIME-WAIT."""
+        self.now = self.host.now
+        if (self.state in SYNCHRONIZED and self.state is not State.TIME_WAIT) or (
+            self.state is State.SYN_RCVD
+        ):
+            self._send_rst()
+        if self.state is not State.CLOSED:
+            self._set_state(State.CLOSED, "abort")
+            self.host.reschedule(self)
+
+    def set_keepalive(
+        self,
+        enabled: bool,
+        idle_s: int | None = None,
+        interval_s: int | None = None,
+        count: int | None = None,
+    ) -> None:
+        self.now = self.host.now
+        if idle_s is not None:
+            self.keepidle_us = idle_s * SECOND
+        if interval_s is not None:
+            self.keepintvl_us = interval_s * SECOND
+        if count is not None:
+            self.keepcnt = count
+        self.keepalive = enabled
+        self._arm_keepalive()
+        self.host.reschedule(self)
+
+    def _arm_keepalive(self) -> None:
+        if self.keepalive and self.state in SYNCHRONIZED and self.state is not State.TIME_WAIT:
+            self.keep_at = self.last_recv_us + self.keepidle_us
+        else:
+            self.keep_at = None
+
+    def _arm_fin_wait_2(self) -> None:
+        self.state_at = self.now + self.config.fin_timeout * SECOND
+
+    # ------------------------------------------------------------------ timers
+
+    def deadline(self) -> int | None:
+        best: int | None = None
+        for t in (self.rtx_at, self.delack_at, self.keep_at, self.state_at, self.persist_at):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    def on_timer(self, now: int) -> None:
+        """Fire every timer that is due at ``now``."""
+        self.now = now
+        if self.state_at is not None and self.state_at <= now:
+            self.state_at = None
+            self._trace_timer("time-wait" if self.state is State.TIME_WAIT else "fin-wait-2")
+            if self.state is State.TIME_WAIT:
+                self.host.counters["TcpExtTW"] += 1
+            self._set_state(State.CLOSED, "timeout")
+            self.host.reschedule(self)
+            return
+        if self.rtx_at is not None and self.rtx_at <= now:
+            self.rtx_at = None
+            self._trace_timer("retransmission")
+            self._on_rtx_timeout()
+        if self.state is State.CLOSED:
+            self.host.reschedule(self)
+            return
+        if self.persist_at is not None and self.persist_at <= now:
+            self.persist_at = None
+            self._trace_timer("persist")
+            self._on_persist()
+        if self.keep_at is not None and self.keep_at <= now:
+            self.keep_at = None
+            self._trace_timer("keepalive")
+            self._on_keepalive()
+        if self.state is State.CLOSED:
+            self.host.reschedule(self)
+            return
+        if self.delack_at is not None and self.delack_at <= now:
+            self.delack_at = None
+            self._trace_timer("delayed-ack")
+            self.host.counters["TcpExtDelayedACKs"] += 1
+            self._ack_now = True
+        self._finish()
+
+    def _trace_timer(self, name: str) -> None:
+        if self.host.tracer is not None:
+            self.host.tracer(TimerFired(self.now, self.key, name))
+
+    def _retry_limit(self) -> int:
+        if self.state is State.SYN_SENT:
+            return self.config.syn_retries
+        if self.state is State.SYN_RCVD and self.passive:
+            return self.config.synack_retries
+        return self.config.retries2
+
+    def _on_rtx_timeout(self) -> None:
+        outstanding = self.snd_una != self.snd_max
+        if not outstanding:
+            return
+        if self.user_timeout_us and self.now - self.una_since >= self.user_timeout_us:
+            self.host.counters["TcpExtTCPAbortOnTimeout"] += 1
+            self._fail(errno.ETIMEDOUT, "timeout: user timeout")
+            return
+        if self.retries >= self._retry_limit():
+            self.host.counters["TcpExtTCPAbortOnTimeout"] += 1
+            self._fail(errno.ETIMEDOUT, "timeout: retransmissions exhausted")
+            return
+        self.retries += 1
+        self.host.counters["TcpExtTCPTimeouts"] += 1
+        self.rto.back_off()
+        self.rtt_seq = None  # Karn: never time a retransmitted segment
+        if self.state is State.SYN_SENT:
+            self._send_syn(retransmission=True)
+        elif self.state is State.SYN_RCVD or self.snd_una == self.iss:
+            # Our SYN is still unacknowledged (also after close() in SYN_RCVD).
+            self._send_synack(retransmission=True, reply_to=None)
+        else:
+            flight = sq.diff(self.snd_max, self.snd_una)
+            self.cc.on_timeout(flight)
+            self.in_recovery = False
+            self.dupacks = 0
+            self.recover = self.snd_max
+            self.snd_nxt = self.snd_una  # go back: resend from the first unacknowledged byte
+            self._output()
+        self._restart_rtx()
+
+    def _on_persist(self) -> None:
+        """Zero-window probe: a segment below the window that forces an ACK with the window."""
+        if self.snd_wnd > 0 or self.state not in SYNCHRONIZED:
+            self.persist_backoff = 0
+            return
+        self._send(sq.add(self.snd_una, -1), ACK)
+        self.persist_backoff += 1
+        self.persist_at = self.now + min(self.rto.rto << self.persist_backoff, self.rto.rto_max)
+
+    def _on_keepalive(self) -> None:
+        if not self.keepalive or self.state not in SYNCHRONIZED:
+            return
+        if self.snd_una != self.snd_max or self.snd_buf and self.snd_wnd == 0:
+            # Data in flight: retransmission (or persist) watches the peer instead.
+            self.keep_at = self.now + self.keepintvl_us
+            return
+        idle = self.now - self.last_recv_us
+        if idle < self.keepidle_us and self.probes_out == 0:
+            self.keep_at = self.last_recv_us + self.keepidle_us
+            return
+        if self.probes_out >= self.keepcnt or (
+            self.user_timeout_us and idle >= self.user_timeout_us and self.probes_out
+        ):
+            self.host.counters["TcpExtTCPKeepAliveDrops"] += 1
+            self._fail(errno.ETIMEDOUT, "timeout: keepalive")
+            return
+        self._send(sq.add(self.snd_nxt, -1), ACK)
+        self.probes_out += 1
+        self.keep_at = self.now + self.keepintvl_us
+
+    # ------------------------------------------------------------------ output
+
+    def _output(self) -> None:
+        """Send new data (and the FIN) as far as the peer's window and cwnd allow."""
+        state = self.state
+        if state not in SYNCHRONIZED or state is State.TIME_WAIT:
+            return
+        mss = self.snd_mss
+        while True:
+            offset = sq.diff(self.snd_nxt, self.snd_buf_seq)
+            if offset < 0:  # snd_nxt on the SYN: cannot happen once synchronized
+                offset = 0
+            available = len(self.snd_buf) - offset
+            in_flight = sq.diff(self.snd_nxt, self.snd_una)
+            window = min(self.snd_wnd, self.cc.cwnd) - in_flight
+            fin_due = self.fin_queued and sq.diff(self.snd_nxt, self.fin_seq) <= 0
+            if available > 0:
+                if window <= 0:
+                    if self.snd_wnd == 0 and in_flight == 0 and self.persist_at is None:
+                        self.persist_at = self.now + self.rto.rto
+                    break
+                n = min(available, window, mss)
+                if n < mss and n < available:
+                    # Sender SWS avoidance: wait for a full segment unless nothing is in
+                    # flight and the window is at least half the largest seen.
+                    if in_flight > 0 or n < self.max_snd_wnd // 2:
+                        if in_flight == 0 and self.persist_at is None:
+                            self.persist_at = self.now + self.rto.rto
+                        break
+                elif n < mss and in_flight > 0 and not self.nodelay and not fin_due:
+                    break  # Nagle: one small segment in flight at a time
+                self.persist_at = None
+                self.persist_backoff = 0
+                start = offset
+                chunk = bytes(self.snd_buf[start : start + n])
+                last = n == available
+                flags = ACK | (PSH if last else 0)
+                if last and self.fin_queued:
+                    flags |= FIN
+                self._transmit_data(chunk, flags)
+            elif fin_due and sq.diff(self.fin_seq, self.snd_nxt) == 0:
+                self._transmit_data(b"", FIN | ACK)
+                break
+            else:
+                break
+
+    def _transmit_data(self, chunk: bytes, flags: int) -> None:
+        seq = self.snd_nxt
+        retransmission = sq.lt(seq, self.snd_max)
+        self._send(seq, flags, chunk, retransmission=retransmission)
+        length = len(chunk) + (1 if flags & FIN else 0)
+        if not retransmission and self.rtt_seq is None:
+            self.rtt_seq, self.rtt_start = seq, self.now
+        if self.snd_una == self.snd_max:
+            self.una_since = self.now
+        self.snd_nxt = sq.add(seq, length)
+        if sq.gt(self.snd_nxt, self.snd_max):
+            self.snd_max = self.snd_nxt
+        self._start_rtx()
+
+    def _retransmit_first(self) -> None:
+        """Fast retransmit: resend the segment at SND.UNA only."""
+        offset = max(sq.diff(self.snd_una, self.snd_buf_seq), 0)
+        chunk = bytes(self.snd_buf[offset : offset + self.snd_mss])
+        flags = ACK
+        end = sq.add(self.snd_una, len(chunk))
+        if self.fin_queued and end == self.fin_seq and sq.gt(self.snd_max, end):
+            flags |= FIN
+        if not chunk and not flags & FIN:
+            return
+        self._send(self.snd_una, flags, chunk, retransmission=True)
+        self.rtt_seq = None
+        self._restart_rtx()
+
+    # ------------------------------------------------------------------ arrival
+
+    def segment_arrives(self, seg: TcpSegment, now: int) -> None:
+        """Process one segment addressed to this connection (RFC 9293 3.10.7)."""
+        self.now = now
+        state = self.state
+        if state is State.SYN_SENT:
+            self._arrive_syn_sent(seg)
+        elif state is State.LISTEN:
+            self._arrive_listen(seg)
+        elif state is not State.CLOSED:
+            self._arrive_synchronized(seg)
+        self._finish()
+
+    def _arrive_listen(self, seg: TcpSegment) -> None:
+        """LISTEN on a connection object (the RFC's model, not the BSD listener)."""
+        flags = seg.flags
+        if flags & RST:
+            return
+        if flags & ACK:
+            self._send_reset_for(seg)
+            return
+        if flags & SYN:
+            self.passive = True
+            self.accept_syn(seg)
+
+    def accept_syn(self, seg: TcpSegment) -> None:
+        """Take a SYN as a passive opener: record the peer, answer SYN,ACK, SYN_RCVD."""
+        self.irs = seg.seq
+        self.rcv_nxt = sq.add(seg.seq, 1)
+        self.rcv_adv = self.rcv_nxt
+        self.rcv_up = self.rcv_nxt
+        self._take_syn_options(seg)
+        self.snd_wnd = seg.window
+        self.max_snd_wnd = self.snd_wnd
+        self.snd_wl1 = seg.seq
+        self.last_recv_us = self.now
+        prior = self.state
+        self._set_state(State.SYN_RCVD, "syn" if prior is not State.TIME_WAIT else "syn-tw")
+        self._send_synack(retransmission=False, reply_to=seg.options)
+        self.snd_nxt = self.snd_max = sq.add(self.iss, 1)
+        self.rtt_seq, self.rtt_start = self.iss, self.now
+        self._start_rtx()
+
+    def _take_syn_options(self, seg: TcpSegment) -> None:
+        cfg = self.config
+        opts = seg.options
+        default_mss = cfg.mss_default_v6 if self.v6 else cfg.mss_default_v4
+        peer_mss = default_mss
+        if opts is not None:
+            if opts.mss is not None and opts.mss > 0:
+                peer_mss = opts.mss
+            if opts.wscale is not None and cfg.window_scaling:
+                self.ws_ok = True
+                self.snd_wscale = min(opts.wscale, MAX_WSCALE)
+            if opts.timestamp is not None and cfg.timestamps:
+                self.ts_ok = True
+                self.ts_recent = opts.timestamp[0]
+        if not self.ws_ok:
+            self.rcv_wscale = 0
+        mss = min(peer_mss, self.our_mss)
+        if self.ts_ok:
+            mss -= 12
+        self.snd_mss = max(mss, 64)
+        self.cc = NewReno(self.snd_mss, cfg.initial_cwnd)
+
+    def _send_reset_for(self, seg: TcpSegment) -> None:
+        """RST in reply to an unacceptable segment, per RFC 9293 (never to a RST)."""
+        if seg.flags & RST:
+            return
+        if seg.flags & ACK:
+            self._send(seg.ack, RST, options=None)
+        else:
+            self._send_raw_rst_ack(sq.add(seg.seq, seg.seg_len))
+
+    def _send_raw_rst_ack(self, ack: int) -> None:
+        segment = TcpSegment(self.key[1], self.key[3], 0, ack, RST | ACK, 0)
+        self.host.emit(self, segment, False)
+
+    def _arrive_syn_sent(self, seg: TcpSegment) -> None:
+        flags = seg.flags
+        if flags & ACK and (sq.le(seg.ack, self.iss) or sq.gt(seg.ack, self.snd_max)):
+            # Unacceptable ACK, e.g. a SYN,ACK for an old duplicate SYN (S09).
+            if not flags & RST:
+                self._send(seg.ack, RST, options=None)
+            return
+        if flags & RST:
+            if flags & ACK:
+                self._fail(errno.ECONNREFUSED, "reset: refused")
+            return
+        if not flags & SYN:
+            return
+        self.irs = seg.seq
+        self.rcv_nxt = sq.add(seg.seq, 1)
+        self.rcv_adv = self.rcv_nxt
+        self.rcv_up = self.rcv_nxt
+        self.last_recv_us = self.now
+        self._take_syn_options(seg)
+        if flags & ACK:
+            self._ack_advances(seg.ack)
+        self.snd_wnd = seg.window  # never scaled in a SYN
+        self.max_snd_wnd = self.snd_wnd
+        self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
+        if sq.gt(self.snd_una, self.iss):
+            self._set_state(State.ESTABLISHED, "syn-ack")
+            self._arm_keepalive()
+            self._ack_now = True
+            if seg.payload or flags & (FIN | URG):
+                # Data or a FIN on the SYN,ACK: carry on at the URG step.
+                trimmed = TcpSegment(
+                    seg.src_port,
+                    seg.dst_port,
+                    sq.add(seg.seq, 1),
+                    seg.ack,
+                    flags & ~SYN,
+                    seg.window,
+                    seg.urgent,
+                    seg.options,
+                    seg.payload,
+                )
+                self._step_urg(trimmed)
+                self._step_text(trimmed)
+                self._step_fin(trimmed)
+        else:
+            # Simultaneous open: both SYNs crossed (S06).
+            self._set_state(State.SYN_RCVD, "simultaneous-open")
+            self._send_synack(retransmission=False, reply_to=seg.options)
+            self.retries = 0
+            self.rto.reset_backoff()
+            self._restart_rtx()
+
+    # --- synchronized states, RFC 9293 3.10.7.4 ---
+
+    def _arrive_synchronized(self, seg: TcpSegment) -> None:
+        flags = seg.flags
+        self.last_recv_us = self.now
+        if self.state is State.TIME_WAIT:
+            self._arrive_time_wait(seg)
+            return
+        if (
+            self.state is State.SYN_RCVD
+            and flags & (SYN | ACK | RST) == SYN
+            and seg.seq == self.irs
+        ):
+            # The peer retransmitted its SYN: our SYN,ACK was lost; send it again.
+            self._send_synack(retransmission=True, reply_to=None)
+            return
+        crossed_synack = (
+            self.state is State.SYN_RCVD
+            and not self.passive
+            and flags & (SYN | ACK) == SYN | ACK
+            and seg.seq == self.irs
+            and seg.ack == self.snd_max
+        )
+        if crossed_synack:
+            # The peer's SYN,ACK in a simultaneous open: its SYN is old, its ACK is news.
+            seg = TcpSegment(
+                seg.src_port,
+                seg.dst_port,
+                self.rcv_nxt,
+                seg.ack,
+                flags & ~SYN,
+                seg.window,
+                seg.urgent,
+                seg.options,
+                seg.payload,
+            )
+            flags = seg.flags
+        elif not self._step_sequence(seg):
+            return
+        if flags & RST:
+            self._step_rst(seg)
+            return
+        if flags & SYN:
+            self._challenge_ack("TcpExtTCPSYNChallenge")
+            return
+        if not flags & ACK:
+            return
+        if not self._step_ack(seg):
+            return
+        self._take_timestamp(seg)
+        self._step_urg(seg)
+        self._step_text(seg)
+        self._step_fin(seg)
+        if self.state is State.FIN_WAIT_1 and self._fin_acked:
+            self._set_state(State.FIN_WAIT_2, "ack-of-fin")
+            if self.orphaned:
+                self._arm_fin_wait_2()
+        self._fin_acked = False
+        if self.keepalive:
+            self.probes_out = 0
+            self._arm_keepalive()
+
+    def _arrive_time_wait(self, seg: TcpSegment) -> None:
+        flags = seg.flags
+        if flags & RST:
+            if self.config.rfc1337:
+                return
+            if seg.seq == self.rcv_nxt:
+                self._set_state(State.CLOSED, "reset")
+            return
+        if flags & FIN and sq.add(seg.seq, len(seg.payload) + 1) == self.rcv_nxt:
+            # A retransmitted FIN: our last ACK was lost (S08). ACK again, wait again.
+            self._ack_now = True
+            self.state_at = self.now + self.config.timewait_len_us
+            return
+        if flags & SYN:
+            self._challenge_ack("TcpExtTCPSYNChallenge")
+            return
+        if seg.payload or flags & FIN:
+            self._ack_now = True
+
+    def _step_sequence(self, seg: TcpSegment) -> bool:
+        """Step 1: is the segment acceptable? (the four-case table)"""
+        seg_len = seg.seg_len
+        wnd = self.rcv_wnd
+        nxt = self.rcv_nxt
+        if seg_len == 0:
+            ok = seg.seq == nxt if wnd == 0 else sq.between(nxt, seg.seq, sq.add(nxt, wnd))
+        elif wnd == 0:
+            ok = False
+        else:
+            end = sq.add(nxt, wnd)
+            ok = sq.between(nxt, seg.seq, end) or sq.between(
+                nxt, sq.add(seg.seq, seg_len - 1), end
+            )
+        if ok:
+            return True
+        if wnd == 0 and seg_len and seg.seq == nxt and seg.flags & ACK:
+            # Zero window: the ACK and RST fields are still processed (RFC 9293).
+            return not seg.payload or self._keep_control_only(seg)
+        if not seg.flags & RST:
+            self._ack_now = True
+            if seg.seq != nxt and sq.lt(sq.add(seg.seq, seg_len), nxt):
+                self.host.counters["TcpExtDelayedACKLost"] += 1
+        return False
+
+    def _keep_control_only(self, seg: TcpSegment) -> bool:
+        seg.payload = b""
+        seg.flags &= ~(FIN | PSH)
+        self._ack_now = True
+        return True
+
+    def _challenge_ack(self, counter: str) -> None:
+        """RFC 5961: answer with an ACK the real peer can act on; a blind attacker cannot."""
+        self.host.counters[counter] += 1
+        self.host.counters["TcpExtTCPChallengeACK"] += 1
+        self._ack_now = True
+
+    def _step_rst(self, seg: TcpSegment) -> None:
+        """Step 2: RFC 5961 section 3: reset only at exactly RCV.NXT."""
+        if seg.seq != self.rcv_nxt:
+            self._challenge_ack("TcpExtTCPChallengeACK0")
+            return
+        state = self.state
+        if state is State.SYN_RCVD:
+            if self.passive:
+                if self.listener is not None:
+                    self.listener.child_failed(self)
+                self._set_state(State.LISTEN, "reset")
+            else:
+                self._fail(errno.ECONNREFUSED, "reset: refused")
+            return
+        if state in (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSE_WAIT):
+            self._fail(errno.ECONNRESET, "reset")
+            return
+        self._set_state(State.CLOSED, "reset")
+
+    def _step_ack(self, seg: TcpSegment) -> bool:
+        """Step 5: the ACK field; False when processing stops here."""
+        ack = seg.ack
+        state = self.state
+        if state is State.SYN_RCVD:
+            if sq.lt(self.snd_una, ack) and sq.le(ack, self.snd_max):
+                self._set_state(State.ESTABLISHED, "ack")
+                self._ack_advances(ack)
+                self.snd_wnd = seg.window << self.snd_wscale
+                self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+                self.snd_wl1, self.snd_wl2 = seg.seq, ack
+                self._arm_keepalive()
+                if self.listener is not None and self.passive:
+                    self.listener.child_established(self)
+                return True
+            self._send(ack, RST, options=None)
+            return False
+        if sq.gt(ack, self.snd_max):
+            self._ack_now = True  # acknowledges something not yet sent
+            return False
+        if sq.lt(ack, sq.add(self.snd_una, -max(self.max_snd_wnd, 1))):
+            self._challenge_ack("TcpExtTCPACKSkippedSeq")  # RFC 5961 section 5
+            return False
+        window = seg.window << self.snd_wscale
+        if sq.gt(ack, self.snd_una):
+            acked = sq.diff(ack, self.snd_una)
+            self._ack_advances(ack)
+            self._on_new_ack(acked, ack)
+        elif (
+            ack == self.snd_una
+            and not seg.payload
+            and not seg.flags & FIN
+            and window == self.snd_wnd
+            and self.snd_una != self.snd_max
+        ):
+            self._on_dupack()
+        if sq.lt(self.snd_wl1, seg.seq) or (
+            self.snd_wl1 == seg.seq and sq.le(self.snd_wl2, ack)
+        ):
+            opened = window > self.snd_wnd
+            self.snd_wnd = window
+            self.snd_wl1, self.snd_wl2 = seg.seq, ack
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            if opened:
+                self.persist_at = None
+                self.persist_backoff = 0
+        if self.fin_acked:
+            if state is State.FIN_WAIT_1:
+                self._fin_acked = True
+            elif state is State.CLOSING:
+                self._enter_time_wait("ack-of-fin")
+                return False
+            elif state is State.LAST_ACK:
+                self._set_state(State.CLOSED, "ack-of-fin")
+                return False
+        return True
+
+    def _ack_advances(self, ack: int) -> None:
+        """SND.UNA moves to ``ack``: free acknowledged bytes, sample RTT, re-arm RTO."""
+        data_end = sq.add(self.snd_buf_seq, len(self.snd_buf))
+        upto = ack if sq.le(ack, data_end) else data_end
+        freed = sq.diff(upto, self.snd_buf_seq)
+        if freed > 0:
+            del self.snd_buf[:freed]
+            self.snd_buf_seq = upto
+        if self.rtt_seq is not None and sq.gt(ack, self.rtt_seq):
+            self.rto.sample(self.now - self.rtt_start)
+            self.rtt_seq = None
+        self.snd_una = ack
+        if sq.lt(self.snd_nxt, ack):
+            self.snd_nxt = ack
+        self.retries = 0
+        self.rto.reset_backoff()
+        self.una_since = self.now
+        if self.snd_una == self.snd_max:
+            self.rtx_at = None
+        else:
+            self._restart_rtx()
+        if freed > 0:
+            self._notify()
+
+    def _on_new_ack(self, acked: int, ack: int) -> None:
+        if self.in_recovery:
+            if sq.ge(ack, self.recover):
+                self.in_recovery = False
+                self.cc.exit_recovery()
+            else:
+                self.cc.partial_ack(acked)
+                self._retransmit_first()
+        else:
+            self.cc.on_ack(acked)
+        self.dupacks = 0
+
+    def _on_dupack(self) -> None:
+        self.dupacks += 1
+        if self.in_recovery:
+            self.cc.inflate()
+        elif self.dupacks == 3 and sq.gt(self.snd_una, self.recover):
+            self.in_recovery = True
+            self.recover = self.snd_max
+            self.cc.enter_recovery(sq.diff(self.snd_max, self.snd_una))
+            self.host.counters["TcpExtTCPFastRetrans"] += 1
+            self._retransmit_first()
+
+    def _take_timestamp(self, seg: TcpSegment) -> None:
+        if self.ts_ok and seg.options is not None and seg.options.timestamp is not None:
+            if sq.le(seg.seq, self.rcv_nxt):
+                self.ts_recent = seg.options.timestamp[0]
+
+    def _step_urg(self, seg: TcpSegment) -> None:
+        """Step 6: remember the urgent pointer; the user is told the mark (S31)."""
+        if seg.flags & URG and self.state in CAN_RECEIVE:
+            up = sq.add(seg.seq, seg.urgent)
+            if sq.gt(up, self.rcv_up):
+                self.rcv_up = up
+                self.urgent_mark = up
+
+    def _step_text(self, seg: TcpSegment) -> None:
+        """Step 7: in-order data to the user, out-of-order data kept (bounded)."""
+        payload = seg.payload
+        if not payload:
+            return
+        if self.state not in CAN_RECEIVE:
+            return  # the peer already sent its FIN: data after it is ignored
+        if self.rcv_shut and self.orphaned:
+            # Data for a socket the user closed: nobody will read it (Linux AbortOnData).
+            self.host.counters["TcpExtTCPAbortOnData"] += 1
+            self._send(self.snd_nxt, RST | ACK if self.config.rst_ack_on_abort else RST)
+            self._fail(errno.ECONNRESET, "abort: data after close")
+            return
+        seq = seg.seq
+        offset = sq.diff(self.rcv_nxt, seq)
+        if offset > 0:
+            payload = payload[offset:]
+            seq = self.rcv_nxt
+        room = max(sq.diff(sq.add(self.rcv_nxt, self.rcv_wnd), seq), 0)
+        fin = bool(seg.flags & FIN)
+        if len(payload) > room:
+            payload = payload[:room]
+            fin = False
+            seg.flags &= ~FIN
+        if not payload:
+            return
+        if seq == self.rcv_nxt:
+            self.rcv_buf += payload
+            self.rcv_nxt = sq.add(self.rcv_nxt, len(payload))
+            if self.ooo:
+                self._drain_ooo()
+                self._ack_now = True
+            else:
+                self._schedule_ack(len(payload))
+            self._notify()
+        else:
+            if len(self.ooo) < MAX_OOO_SEGMENTS:
+                self.ooo[seq] = (bytes(payload), fin)
+            seg.flags &= ~FIN  # processed when the hole fills
+            self._ack_now = True  # duplicate ACK tells the sender about the hole
+
+    def _drain_ooo(self) -> None:
+        progressed = True
+        while progressed and self.ooo:
+            progressed = False
+            for start in list(self.ooo):
+                data, fin = self.ooo[start]
+                end = sq.add(start, len(data))
+                if sq.le(end, self.rcv_nxt):
+                    del self.ooo[start]
+                    if fin and end == self.rcv_nxt and not self.peer_fin:
+                        self._receive_fin()
+                    continue
+                if sq.le(start, self.rcv_nxt):
+                    del self.ooo[start]
+                    fresh = data[sq.diff(self.rcv_nxt, start) :]
+                    self.rcv_buf += fresh
+                    self.rcv_nxt = sq.add(self.rcv_nxt, len(fresh))
+                    progressed = True
+                    if fin:
+                        self._receive_fin()
+                        self.ooo.clear()
+                        return
+
+    def _schedule_ack(self, length: int) -> None:
+        """Delayed ACK: every second full segment at once, otherwise within delack_min."""
+        if self._quickacks > 0:
+            self._quickacks -= 1
+            self._ack_now = True
+            return
+        self._delack_pending += length
+        if self._delack_pending >= 2 * self.our_mss - (24 if self.ts_ok else 0):
+            self._ack_now = True
+        elif self.delack_at is None:
+            self.delack_at = self.now + self.config.delack_min_us
+
+    def _step_fin(self, seg: TcpSegment) -> None:
+        """Step 8: a FIN that is next in sequence ends the peer's stream."""
+        if not seg.flags & FIN:
+            return
+        if sq.add(seg.seq, len(seg.payload)) != self.rcv_nxt:
+            self._ack_now = True  # a FIN beyond a hole: say where the hole is
+            return
+        if self.peer_fin:
+            self._ack_now = True
+            return
+        self._receive_fin()
+
+    def _receive_fin(self) -> None:
+        self.peer_fin = True
+        self.rcv_nxt = sq.add(self.rcv_nxt, 1)
+        self._ack_now = True
+        state = self.state
+        if state in (State.SYN_RCVD, State.ESTABLISHED):
+            self._set_state(State.CLOSE_WAIT, "fin")
+        elif state is State.FIN_WAIT_1:
+            if self._fin_acked or self.fin_acked:
+                self._fin_acked = False
+                self._enter_time_wait("fin")
+            else:
+                self._set_state(State.CLOSING, "fin")
+        elif state is State.FIN_WAIT_2:
+            self._enter_time_wait("fin")
+        self._notify()
+
+    def _enter_time_wait(self, reason: str) -> None:
+        self._set_state(State.TIME_WAIT, reason)
+        self.rtx_at = self.keep_at = self.persist_at = None
+        self.state_at = self.now + self.config.timewait_len_us

@@ -1,0 +1,138 @@
+"""A BSD-style listening socket: half-open children and the accept queue.
+
+Each SYN forks a child connection in SYN_RCVD; the child joins the accept queue when the
+handshake completes. The listener itself stays in LISTEN. (Compact SYN-cache entries and
+SYN cookies replace the full child objects in the listener-defence work.)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from synack.tcp.connection import Connection
+from synack.tcp.events import ConnKey, StateChange
+from synack.tcp.state import State
+from synack.wire.tcp import ACK, RST, SYN, TcpSegment
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from synack.tcp.config import TcpConfig
+    from synack.tcp.events import Tracer
+
+
+class ListenerHost(Protocol):
+    """What a listener needs from its stack."""
+
+    counters: dict[str, int]
+    tracer: Tracer | None
+    now: int
+
+    def spawn_child(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> Connection: ...
+
+    def reply_rst(self, key: ConnKey, seg: TcpSegment) -> None: ...
+
+    def release_listener(self, listener: Listener) -> None: ...
+
+
+class Listener:
+    """LISTEN on (address, port); address b"" means every local address."""
+
+    __slots__ = (
+        "accept_queue",
+        "address",
+        "backlog",
+        "config",
+        "half_open",
+        "host",
+        "port",
+        "reuseaddr",
+        "state",
+        "wake",
+    )
+
+    def __init__(
+        self,
+        host: ListenerHost,
+        address: bytes,
+        port: int,
+        backlog: int,
+        config: TcpConfig,
+        reuseaddr: bool = False,
+    ) -> None:
+        self.host = host
+        self.address = address
+        self.port = port
+        self.config = config
+        self.backlog = max(0, min(backlog, config.somaxconn))
+        self.accept_queue: deque[Connection] = deque()
+        self.half_open: dict[ConnKey, Connection] = {}
+        self.reuseaddr = reuseaddr
+        self.wake: Callable[[], None] | None = None
+        self.state = State.CLOSED
+        self._set_state(State.LISTEN, "listen")
+
+    @property
+    def key(self) -> ConnKey:
+        return (self.address, self.port, b"", 0)
+
+    def _set_state(self, new: State, reason: str) -> None:
+        old, self.state = self.state, new
+        tracer = self.host.tracer
+        if tracer is not None:
+            tracer(StateChange(self.host.now, self.key, old, new, reason))
+
+    def __repr__(self) -> str:
+        return f"<Listener port={self.port} backlog={self.backlog} queued={len(self.accept_queue)}>"
+
+    def segment_arrives(self, key: ConnKey, seg: TcpSegment) -> None:
+        """LISTEN processing of RFC 9293 3.10.7.2 for a segment matching no connection."""
+        flags = seg.flags
+        if flags & RST:
+            return
+        if flags & ACK:
+            self.host.reply_rst(key, seg)
+            return
+        if not flags & SYN:
+            return
+        counters = self.host.counters
+        if len(self.accept_queue) >= max(self.backlog, 1):
+            # Linux drops SYNs while the accept queue is full.
+            counters["TcpExtListenOverflows"] += 1
+            counters["TcpExtListenDrops"] += 1
+            return
+        if len(self.half_open) >= self.config.max_syn_backlog:
+            counters["TcpExtListenDrops"] += 1
+            return
+        child = self.host.spawn_child(self, key, seg)
+        self.half_open[key] = child
+
+    def child_established(self, conn: Connection) -> None:
+        self.half_open.pop(conn.key, None)
+        self.accept_queue.append(conn)
+        if self.wake is not None:
+            self.wake()
+
+    def child_failed(self, conn: Connection) -> None:
+        self.half_open.pop(conn.key, None)
+
+    def accept(self) -> Connection | None:
+        """The oldest established child, or None when none is waiting."""
+        while self.accept_queue:
+            conn = self.accept_queue.popleft()
+            conn.listener = None
+            if conn.state is not State.CLOSED or conn.rcv_buf or conn.error is not None:
+                return conn
+        return None
+
+    def close(self) -> None:
+        """Stop listening: children nobody accepted are reset, as on Linux."""
+        for conn in list(self.half_open.values()) + list(self.accept_queue):
+            conn.listener = None
+            conn.abort()
+        self.half_open.clear()
+        self.accept_queue.clear()
+        if self.state is State.LISTEN:
+            self._set_state(State.CLOSED, "close")
+            self.host.release_listener(self)

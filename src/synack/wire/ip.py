@@ -1,0 +1,60 @@
+"""Version-independent IP entry points: the per-packet path of the stack.
+
+Callers above this layer deal in (src, dst, protocol, payload) and never branch on the IP
+version themselves; the address length (4 or 16 bytes) carries the version.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import BAD_VERSION, TRUNCATED, MalformedPacket
+from .ipv4 import _HEADER, FLAG_DF, _split_ipv4
+from .ipv6 import IPv6Header, _split_ipv6, build_ipv6
+
+Buffer = bytes | bytearray | memoryview
+
+PROTO_ICMP = 1
+PROTO_TCP = 6
+PROTO_ICMPV6 = 58
+
+
+def parse_ip(packet: bytes | memoryview) -> tuple[bytes, bytes, int, memoryview]:
+    """Decode an IPv4 or IPv6 packet into (src, dst, upper-layer protocol, payload)."""
+    if not packet:
+        raise MalformedPacket(TRUNCATED, "empty packet")
+    version = packet[0] >> 4
+    if version == 4:
+        return _split_ipv4(packet)
+    if version == 6:
+        return _split_ipv6(packet)
+    raise MalformedPacket(BAD_VERSION, f"IP version {version}")
+
+
+def build_ip(src: bytes, dst: bytes, protocol: int, payload: Buffer, ttl: int = 64) -> bytes:
+    """Encode an IP packet, IPv4 for 4-byte addresses and IPv6 for 16-byte ones.
+
+    IPv4 goes out with DF set and ident 0, as Linux does for path-MTU-discovering TCP.
+    """
+    n = len(src)
+    if n == 4 and len(dst) == 4:
+        total = 20 + len(payload)
+        if total > 0xFFFF:
+            raise ValueError(f"IPv4 packet of {total} bytes is too long")
+        x = (
+            0x4500
+            + total
+            + FLAG_DF
+            + (ttl << 8 | protocol)
+            + int.from_bytes(src, "big")
+            + int.from_bytes(dst, "big")
+        )
+        csum = ~(x % 0xFFFF or 0xFFFF) & 0xFFFF
+        try:
+            head = _HEADER.pack(0x45, 0, total, 0, FLAG_DF, ttl, protocol, csum, src, dst)
+        except struct.error as exc:
+            raise ValueError(f"IPv4 header field out of range: {exc}") from None
+        return head + payload
+    if n == 16 and len(dst) == 16:
+        return build_ipv6(IPv6Header(src, dst, protocol, ttl), payload)
+    raise ValueError(f"addresses must both be 4 or 16 bytes, not {n} and {len(dst)}")
