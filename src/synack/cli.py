@@ -22,7 +22,10 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     opts = Options(seed=args.seed, delay_ms=args.delay, loss=args.loss)
     print(f"{sc.ident} {sc.name}: {sc.summary}")
-    print(f"(simulated network: one-way delay {args.delay} ms, loss {args.loss:.1%}, seed {args.seed})\n")
+    print(
+        f"(simulated network: one-way delay {args.delay} ms, "
+        f"loss {args.loss:.1%}, seed {args.seed})\n"
+    )
     try:
         world = sc.run(opts)
     except (AssertionError, OSError, RuntimeError) as exc:

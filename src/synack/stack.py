@@ -321,9 +321,7 @@ class Stack:
         return (self.now // 4 + int.from_bytes(digest, "big")) & sq.MASK
 
     def _ts_offset(self, key: ConnKey) -> int:
-        digest = hashlib.blake2s(
-            b"ts" + key[0] + key[2], key=self.isn_key, digest_size=4
-        ).digest()
+        digest = hashlib.blake2s(b"ts" + key[0] + key[2], key=self.isn_key, digest_size=4).digest()
         return int.from_bytes(digest, "big")
 
     def _new_connection(self, key: ConnKey, iss: int) -> Connection:
@@ -340,9 +338,12 @@ class Stack:
     def _port_in_use(self, address: bytes, port: int, reuseaddr: bool) -> bool:
         """Linux bind() rules, simplified: see SO_REUSEADDR in REFERENCE.md."""
         for binding in self.bindings:
-            if binding.port == port and _overlaps(binding.address, address):
-                if not (reuseaddr and binding.reuseaddr):
-                    return True
+            if (
+                binding.port == port
+                and _overlaps(binding.address, address)
+                and not (reuseaddr and binding.reuseaddr)
+            ):
+                return True
         for lst in self.listeners.values():
             if lst.port == port and _overlaps(lst.address, address):
                 return True
@@ -357,7 +358,7 @@ class Stack:
 
     def bind(self, address: str | bytes | None, port: int, reuseaddr: bool = False) -> Binding:
         """Reserve a local address and port (0 picks an ephemeral one)."""
-        packed = b"" if address in (None, "", b"") else pack_address(address)  # type: ignore[arg-type]
+        packed = pack_address(address) if address else b""
         if packed and packed not in self.addresses:
             raise _error(errno.EADDRNOTAVAIL)
         if not 0 <= port <= 65535:
@@ -460,9 +461,7 @@ class Stack:
         out = {name: self.counters[name] for name in STANDARD_COUNTERS}
         out.update(self.counters)
         out["TcpCurrEstab"] = sum(
-            1
-            for c in self.connections.values()
-            if c.state in (State.ESTABLISHED, State.CLOSE_WAIT)
+            1 for c in self.connections.values() if c.state in (State.ESTABLISHED, State.CLOSE_WAIT)
         )
         return out
 

@@ -23,8 +23,17 @@ def segment_bytes(
 ) -> bytes:
     """A complete IP packet carrying one TCP segment with a correct checksum."""
     s, d = pack_address(src), pack_address(dst)
-    seg = TcpSegment(src_port, dst_port, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, flags, window,
-                     urgent, options, payload)
+    seg = TcpSegment(
+        src_port,
+        dst_port,
+        seq & 0xFFFFFFFF,
+        ack & 0xFFFFFFFF,
+        flags,
+        window,
+        urgent,
+        options,
+        payload,
+    )
     return build_ip(s, d, PROTO_TCP, build_tcp(seg, s, d))
 
 

@@ -7,9 +7,14 @@ from synack.scenarios.lifecycle import PORT, connected_pair, pump, serve
 from synack.scenarios.registry import Options, scenario
 from synack.scenarios.world import World
 from synack.tcp.config import LINUX
-from synack.wire.tcp import ACK, PSH, SYN, URG, TcpOptions
+from synack.wire.tcp import ACK, PSH, RST, SYN, URG, TcpOptions
 
 PAYLOAD = bytes(range(256)) * 64  # 16 KiB
+
+
+def _is_rst(packet: bytes) -> bool:
+    seg = decode(packet)
+    return seg is not None and bool(seg.flags & RST)
 
 
 def _is_data(src: str, wanted: str, packet: bytes) -> bool:
@@ -66,10 +71,13 @@ def mss(opts: Options) -> World:
     cli, conn, _ = connected_pair(world)
     pump(world, cli, conn, PAYLOAD)
     pump(world, conn, cli, PAYLOAD)
-    # A SYN without an MSS option: B must assume 536 bytes.
+    # A SYN without an MSS option: B must assume 536 bytes. (A's stack, which never sent
+    # it, answers the SYN,ACK with RST; that RST is dropped so the half-open entry stays
+    # for inspection.)
     raw = segment_bytes(world.address("A"), 42000, world.address("B"), PORT, 77, 0, SYN)
+    world.net.drop(lambda src, dst, packet: src == "A" and _is_rst(packet))
     world.net.inject(world.now + 1, "A", world.hosts["B"], raw)
-    world.run(1)
+    world.run(0.1)
     return world
 
 
@@ -96,8 +104,16 @@ def urgent(opts: Options) -> World:
     assert a is not None
     options = TcpOptions(timestamp=(1, a.ts_recent)) if a.ts_ok else None
     urg = segment_bytes(
-        world.address("A"), a.key[1], world.address("B"), PORT, a.snd_nxt, a.rcv_nxt,
-        URG | ACK | PSH, payload=b"URGENT", urgent=6, options=options,
+        world.address("A"),
+        a.key[1],
+        world.address("B"),
+        PORT,
+        a.snd_nxt,
+        a.rcv_nxt,
+        URG | ACK | PSH,
+        payload=b"URGENT",
+        urgent=6,
+        options=options,
     )
     world.net.inject(world.now + 1, "A", world.hosts["B"], urg)
     got = conn.recv(100)

@@ -61,7 +61,7 @@ def client_port_reuse(opts: Options) -> World:
 @scenario("S21", "blind-rst", "in-window RST gets a challenge ACK; exact RST resets (RFC 5961)")
 def blind_rst(opts: Options) -> World:
     world = World(opts.seed, opts.link())
-    cli, conn, _ = connected_pair(world)
+    cli, _conn, _ = connected_pair(world)
     world.run(1)
     a = cli.connection
     assert a is not None
@@ -69,18 +69,30 @@ def blind_rst(opts: Options) -> World:
     b_addr, a_addr = world.address("B"), world.address("A")
     inject = world.net.inject
     # A blind RST: in the window, but not at RCV.NXT.
-    inject(world.now + 1, "B", world.hosts["A"],
-           segment_bytes(b_addr, rport, a_addr, lport, a.rcv_nxt + 1000, 0, RST))
+    inject(
+        world.now + 1,
+        "B",
+        world.hosts["A"],
+        segment_bytes(b_addr, rport, a_addr, lport, a.rcv_nxt + 1000, 0, RST),
+    )
     world.run(0.5)
     assert a.state is State.ESTABLISHED
     # A SYN in ESTABLISHED: challenge ACK as well.
-    inject(world.now + 1, "B", world.hosts["A"],
-           segment_bytes(b_addr, rport, a_addr, lport, a.rcv_nxt + 5, 0, SYN))
+    inject(
+        world.now + 1,
+        "B",
+        world.hosts["A"],
+        segment_bytes(b_addr, rport, a_addr, lport, a.rcv_nxt + 5, 0, SYN),
+    )
     world.run(0.5)
     assert a.state is State.ESTABLISHED
     # The exact RST resets.
-    inject(world.now + 1, "B", world.hosts["A"],
-           segment_bytes(b_addr, rport, a_addr, lport, a.rcv_nxt, 0, RST))
+    inject(
+        world.now + 1,
+        "B",
+        world.hosts["A"],
+        segment_bytes(b_addr, rport, a_addr, lport, a.rcv_nxt, 0, RST),
+    )
     world.run(0.5)
     return world
 
@@ -148,3 +160,46 @@ def listen_send(opts: Options) -> World:
     return world
 
 
+@scenario("X01", "sim-open-reset", "SYN_RCVD reached by simultaneous open, then reset: CLOSED")
+def sim_open_reset(opts: Options) -> World:
+    world = World(opts.seed, opts.link())
+    world.net.partition(world.hosts["A"], world.hosts["B"])
+    cli = world.socket("A")
+    cli.bind((world.address("A"), 5001))
+    cli.setblocking(False)
+    cli.connect_ex((world.address("B"), 6001))
+    conn = cli.connection
+    assert conn is not None
+    b, a = world.address("B"), world.address("A")
+    world.net.inject(
+        world.now + 1000, "B", world.hosts["A"], segment_bytes(b, 6001, a, 5001, 900, 0, SYN)
+    )
+    world.run(0.01)
+    assert conn.state is State.SYN_RCVD
+    world.net.inject(
+        world.now + 1000, "B", world.hosts["A"], segment_bytes(b, 6001, a, 5001, 901, 0, RST)
+    )
+    world.run(0.01)
+    return world
+
+
+@scenario("X02", "time-wait-reopen", "RFC 6191: a new SYN with a higher sequence reopens TIME_WAIT")
+def time_wait_reopen(opts: Options) -> World:
+    world = World(opts.seed, opts.link())
+    srv = serve(world)
+    cli = world.socket("A")
+    cli.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+    cli.bind((world.address("A"), 7002))
+    cli.connect((world.address("B"), PORT))
+    conn, _ = srv.accept()
+    conn.close()  # the server closes first: TIME_WAIT on B
+    assert cli.recv(10) == b""
+    cli.close()
+    world.run(5)
+    again = world.socket("A")
+    again.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+    again.bind((world.address("A"), 7002))  # same 4-tuple, while B still holds TIME_WAIT
+    again.connect((world.address("B"), PORT))
+    srv.accept()
+    world.run(1)
+    return world

@@ -55,7 +55,7 @@ def abort(opts: Options) -> World:
 @scenario("S13", "keepalive-dead-peer", "keepalive probes a vanished peer and gives up")
 def keepalive_dead_peer(opts: Options) -> World:
     world = World(opts.seed, opts.link())
-    cli, conn, _ = connected_pair(world)
+    cli, _conn, _ = connected_pair(world)
     cli.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1)
     world.run(1)
     world.crash("B")  # vanishes without a word
@@ -66,7 +66,7 @@ def keepalive_dead_peer(opts: Options) -> World:
 @scenario("S13", "keepalive-live-peer", "keepalive probes a live peer: the connection stays")
 def keepalive_live_peer(opts: Options) -> World:
     world = World(opts.seed, opts.link())
-    cli, conn, _ = connected_pair(world)
+    cli, _conn, _ = connected_pair(world)
     cli.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1)
     cli.setsockopt(IPPROTO_TCP, TCP_KEEPIDLE, 600)
     world.run(3 * 3600)
@@ -76,7 +76,7 @@ def keepalive_live_peer(opts: Options) -> World:
 @scenario("S13", "keepalive-rebooted-peer", "keepalive probe answered by RST: reset")
 def keepalive_rebooted_peer(opts: Options) -> World:
     world = World(opts.seed, opts.link())
-    cli, conn, _ = connected_pair(world)
+    cli, _conn, _ = connected_pair(world)
     cli.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1)
     world.run(1)
     world.crash("B")
@@ -88,7 +88,7 @@ def keepalive_rebooted_peer(opts: Options) -> World:
 @scenario("S14", "half-open-peer-crash", "the peer forgets us; our next send meets RST")
 def half_open_peer_crash(opts: Options) -> World:
     world = World(opts.seed, opts.link())
-    cli, conn, _ = connected_pair(world)
+    cli, _conn, _ = connected_pair(world)
     world.run(1)
     world.crash("B")
     world.reboot("B")
@@ -101,7 +101,7 @@ def half_open_peer_crash(opts: Options) -> World:
 @scenario("S15", "fin-wait-2-timeout", "an orphaned FIN_WAIT_2 is reaped after fin_timeout")
 def fin_wait_2_timeout(opts: Options) -> World:
     world = World(opts.seed, opts.link())
-    cli, conn, _ = connected_pair(world)
+    cli, _conn, _ = connected_pair(world)
     world.run(1)
     cli.close()  # the peer never closes: A waits in FIN_WAIT_2, orphaned
     world.run(120)
@@ -113,8 +113,33 @@ def fin_wait_2_shutdown(opts: Options) -> World:
     from synack.api.socket import SHUT_WR
 
     world = World(opts.seed, opts.link())
-    cli, conn, _ = connected_pair(world)
+    cli, _conn, _ = connected_pair(world)
     world.run(1)
     cli.shutdown(SHUT_WR)
     world.run(600)
+    return world
+
+
+@scenario("X03", "user-timeout", "TCP_USER_TIMEOUT: unacknowledged data for 5 s ends it")
+def user_timeout(opts: Options) -> World:
+    from synack.api.socket import TCP_USER_TIMEOUT
+
+    world = World(opts.seed, opts.link())
+    cli, _conn, _ = connected_pair(world)
+    cli.setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, 5000)
+    world.run(1)
+    world.crash("B")
+    cli.sendall(b"into the void")
+    _expect(TimeoutError, lambda: cli.recv(100))
+    return world
+
+
+@scenario("X04", "data-timeout", "a silent peer: data retransmitted retries2 times, then ETIMEDOUT")
+def data_timeout(opts: Options) -> World:
+    world = World(opts.seed, opts.link())
+    cli, _conn, _ = connected_pair(world)
+    world.run(1)
+    world.crash("B")
+    cli.sendall(b"into the void")
+    _expect(TimeoutError, lambda: cli.recv(100))
     return world

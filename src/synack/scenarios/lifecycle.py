@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 from synack.api.socket import SHUT_WR, Socket
 from synack.scenarios.craft import decode, segment_bytes
 from synack.scenarios.registry import Options, scenario
@@ -126,23 +129,23 @@ def pump(world: World, sender: Socket, receiver: Socket, data: bytes, chunk: int
     got = bytearray()
     while len(got) < len(data):
         if view:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 view = view[sender.send(view[:chunk]) :]
-            except BlockingIOError:
-                pass
         try:
             piece = receiver.recv(1 << 20)
             if not piece:
                 break
             got += piece
         except BlockingIOError:
-            world.net.run_until(
-                lambda: receiver.pending() > 0 or (bool(view) and _writable(sender)),
-                timeout_us=5_000_000,
-            )
+            world.net.run_until(_ready(receiver, sender if view else None), timeout_us=5_000_000)
     sender.setblocking(True)
     receiver.setblocking(True)
     return bytes(got)
+
+
+def _ready(receiver: Socket, sender: Socket | None) -> Callable[[], bool]:
+    """Data to read, or (when there is more to send) room to write."""
+    return lambda: receiver.pending() > 0 or (sender is not None and _writable(sender))
 
 
 def _writable(sock: Socket) -> bool:
@@ -207,9 +210,7 @@ def old_duplicate_syn(opts: Options) -> World:
     conn = cli.connection
     assert conn is not None
     port, iss = conn.key[1], conn.iss
-    stale = segment_bytes(
-        world.address("A"), port, world.address("B"), PORT, iss - 1000, 0, SYN
-    )
+    stale = segment_bytes(world.address("A"), port, world.address("B"), PORT, iss - 1000, 0, SYN)
     world.net.inject(world.now + 1000, "A", world.hosts["B"], stale)
     cli.setblocking(True)
     world.net.run_until(lambda: conn.state is State.ESTABLISHED, timeout_us=10_000_000)

@@ -36,7 +36,9 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {}
 
 
-def scenario(ident: str, name: str, summary: str) -> Callable[[Callable[[Options], World]], Callable[[Options], World]]:
+def scenario(
+    ident: str, name: str, summary: str
+) -> Callable[[Callable[[Options], World]], Callable[[Options], World]]:
     """Register a scenario function under its id (S01) and name (handshake)."""
 
     def register(fn: Callable[[Options], World]) -> Callable[[Options], World]:

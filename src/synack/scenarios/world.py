@@ -84,7 +84,9 @@ class World:
     def reboot(self, host: str) -> None:
         """The host comes back with a fresh stack that knows no connection."""
         old = self.stacks[host]
-        stack = Stack(old.addresses, old.config, seed=self.seed + 7919, name=host, strict=old.strict)
+        stack = Stack(
+            old.addresses, old.config, seed=self.seed + 7919, name=host, strict=old.strict
+        )
         stack.tracer = old.tracer
         self.stacks[host] = stack
         self.net.restart(self.hosts[host], stack)

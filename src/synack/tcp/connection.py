@@ -50,9 +50,11 @@ _FREEBSD_SYN_LAYOUT = (MSS, NOP, WSCALE, SACK_PERMITTED, TIMESTAMP)
 class ConnectionHost(Protocol):
     """What a connection needs from the stack that holds it."""
 
-    counters: dict[str, int]
     tracer: Tracer | None
     now: int
+
+    @property
+    def counters(self) -> dict[str, int]: ...
 
     def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None: ...
 
@@ -97,9 +99,11 @@ class Connection:
         "_quickacks",
         "cc",
         "config",
+        "delack_at",
         "dupacks",
         "error",
         "fin_queued",
+        "heap_at",
         "host",
         "in_recovery",
         "irs",
@@ -133,9 +137,9 @@ class Connection:
         "recover",
         "retries",
         "reuseaddr",
+        "rto",
         "rtt_seq",
         "rtt_start",
-        "rto",
         "rtx_at",
         "snd_buf",
         "snd_buf_seq",
@@ -150,8 +154,8 @@ class Connection:
         "snd_wscale",
         "state",
         "state_at",
-        "ts_ok",
         "ts_offset",
+        "ts_ok",
         "ts_recent",
         "una_since",
         "urgent_mark",
@@ -159,8 +163,6 @@ class Connection:
         "v6",
         "wake",
         "ws_ok",
-        "delack_at",
-        "heap_at",
     )
 
     def __init__(
@@ -264,6 +266,10 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<Connection {self.state} iss={self.iss} snd_una={self.snd_una}>"
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
 
     @property
     def our_mss(self) -> int:
@@ -402,10 +408,14 @@ class Connection:
 
     def _start_rtx(self) -> None:
         if self.rtx_at is None:
-            self.rtx_at = self.now + self.rto.rto
+            self._restart_rtx()
 
     def _restart_rtx(self) -> None:
-        self.rtx_at = self.now + self.rto.rto
+        deadline = self.now + self.rto.rto
+        if self.user_timeout_us:
+            # Fire no later than the user timeout, so it is honoured to the microsecond.
+            deadline = min(deadline, max(self.una_since + self.user_timeout_us, self.now + 1))
+        self.rtx_at = deadline
 
     def _finish(self) -> None:
         """End of every entry point: send what is due, then re-arm the host's heap entry."""
@@ -464,9 +474,13 @@ class Connection:
         state = self.state
         if state is State.LISTEN:
             self.open_active()
-        elif self.fin_queued or state not in CAN_SEND and state not in (
-            State.SYN_SENT,
-            State.SYN_RCVD,
+        elif self.fin_queued or (
+            state not in CAN_SEND
+            and state
+            not in (
+                State.SYN_SENT,
+                State.SYN_RCVD,
+            )
         ):
             raise _os_error(errno.EPIPE)
         room = self.snd_capacity - len(self.snd_buf)
@@ -633,7 +647,7 @@ class Connection:
             self.keep_at = None
             self._trace_timer("keepalive")
             self._on_keepalive()
-        if self.state is State.CLOSED:
+        if self.closed:  # a keepalive may have given up
             self.host.reschedule(self)
             return
         if self.delack_at is not None and self.delack_at <= now:
@@ -697,7 +711,7 @@ class Connection:
     def _on_keepalive(self) -> None:
         if not self.keepalive or self.state not in SYNCHRONIZED:
             return
-        if self.snd_una != self.snd_max or self.snd_buf and self.snd_wnd == 0:
+        if self.snd_una != self.snd_max or (self.snd_buf and self.snd_wnd == 0):
             # Data in flight: retransmission (or persist) watches the peer instead.
             self.keep_at = self.now + self.keepintvl_us
             return
@@ -1012,9 +1026,7 @@ class Connection:
             ok = False
         else:
             end = sq.add(nxt, wnd)
-            ok = sq.between(nxt, seg.seq, end) or sq.between(
-                nxt, sq.add(seg.seq, seg_len - 1), end
-            )
+            ok = sq.between(nxt, seg.seq, end) or sq.between(nxt, sq.add(seg.seq, seg_len - 1), end)
         if ok:
             return True
         if wnd == 0 and seg_len and seg.seq == nxt and seg.flags & ACK:
@@ -1093,9 +1105,7 @@ class Connection:
             and self.snd_una != self.snd_max
         ):
             self._on_dupack()
-        if sq.lt(self.snd_wl1, seg.seq) or (
-            self.snd_wl1 == seg.seq and sq.le(self.snd_wl2, ack)
-        ):
+        if sq.lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and sq.le(self.snd_wl2, ack)):
             opened = window > self.snd_wnd
             self.snd_wnd = window
             self.snd_wl1, self.snd_wl2 = seg.seq, ack
@@ -1163,9 +1173,14 @@ class Connection:
             self._retransmit_first()
 
     def _take_timestamp(self, seg: TcpSegment) -> None:
-        if self.ts_ok and seg.options is not None and seg.options.timestamp is not None:
-            if sq.le(seg.seq, self.rcv_nxt):
-                self.ts_recent = seg.options.timestamp[0]
+        opts = seg.options
+        if (
+            self.ts_ok
+            and opts is not None
+            and opts.timestamp is not None
+            and sq.le(seg.seq, self.rcv_nxt)
+        ):
+            self.ts_recent = opts.timestamp[0]
 
     def _step_urg(self, seg: TcpSegment) -> None:
         """Step 6: remember the urgent pointer; the user is told the mark (S31)."""
@@ -1266,11 +1281,16 @@ class Connection:
     def _receive_fin(self) -> None:
         self.peer_fin = True
         self.rcv_nxt = sq.add(self.rcv_nxt, 1)
-        self._ack_now = True
         state = self.state
         if state in (State.SYN_RCVD, State.ESTABLISHED):
+            # Like Linux, delay this ACK: an application that closes at once sends its
+            # FIN with it (S04), the three-segment close seen in most captures.
+            if self.delack_at is None:
+                self.delack_at = self.now + self.config.delack_min_us
             self._set_state(State.CLOSE_WAIT, "fin")
-        elif state is State.FIN_WAIT_1:
+            return
+        self._ack_now = True
+        if state is State.FIN_WAIT_1:
             if self._fin_acked or self.fin_acked:
                 self._fin_acked = False
                 self._enter_time_wait("fin")

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 class ListenerHost(Protocol):
     """What a listener needs from its stack."""
 
-    counters: dict[str, int]
     tracer: Tracer | None
     now: int
+
+    @property
+    def counters(self) -> dict[str, int]: ...
 
     def spawn_child(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> Connection: ...
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 class RtoEstimator:
     """SRTT/RTTVAR smoothing with clamped, exponentially backed-off RTO (microseconds)."""
 
-    __slots__ = ("backoff", "rto_max", "rto_min", "rttvar", "srtt", "_base")
+    __slots__ = ("_base", "backoff", "rto_max", "rto_min", "rttvar", "srtt")
 
     #: Clock granularity G of RFC 6298 section 2 (we measure in microseconds).
     GRANULARITY = 1_000

@@ -24,12 +24,10 @@ class _Row:
     arrow: str
 
 
-def _label(rec: SegmentRecord, own_isn: int | None, peer_isn: int | None) -> str:
+def _label(rec: SegmentRecord, seq: int, ack: int) -> str:
     seg = rec.segment
-    seq = (seg.seq - own_isn) & 0xFFFFFFFF if own_isn is not None else seg.seq
     parts = [rec.flags or "-", f"seq={seq}"]
     if seg.flags & 0x10:
-        ack = (seg.ack - peer_isn) & 0xFFFFFFFF if peer_isn is not None else seg.ack
         parts.append(f"ack={ack}")
     if seg.payload:
         parts.append(f"len={len(seg.payload)}")
@@ -62,22 +60,22 @@ def render_ladder(trace: Trace, left: str = "A", right: str = "B", port: int | N
     Arrows are drawn at the time a segment leaves; a state change is drawn before a
     segment sent at the same instant, since the change is what sent it.
     """
-    isns = {left: trace.isn(left), right: trace.isn(right)}
     arrows: list[tuple[int, int, SegmentRecord, str]] = []
     for order, rec in enumerate(trace.segments):
         if rec.src not in (left, right):
             continue
         if port is not None and port not in (rec.segment.src_port, rec.segment.dst_port):
             continue
-        own, peer = (isns[left], isns[right]) if rec.src == left else (isns[right], isns[left])
-        label = _label(rec, own, peer)
+        label = _label(rec, *trace.relative(rec))
         if rec.fate not in ("delivered", "duplicate"):
             label += f" ({rec.fate})"
         arrows.append((rec.sent_us, order, rec, label))
     width = max([ARROW_WIDTH] + [len(label) + 8 for *_, label in arrows])
     rows: list[_Row] = []
     for time_us, order, rec, label in arrows:
-        rows.append(_Row(time_us, 1, order, "", "", _arrow(label, rec.src == left, rec.fate, width)))
+        rows.append(
+            _Row(time_us, 1, order, "", "", _arrow(label, rec.src == left, rec.fate, width))
+        )
     for order, st in enumerate(trace.states):
         if st.host not in (left, right):
             continue
@@ -85,7 +83,9 @@ def render_ladder(trace: Trace, left: str = "A", right: str = "B", port: int | N
             continue
         text = str(st.new)
         on_left = st.host == left
-        rows.append(_Row(st.time_us, 0, order, text if on_left else "", "" if on_left else text, ""))
+        rows.append(
+            _Row(st.time_us, 0, order, text if on_left else "", "" if on_left else text, "")
+        )
     rows.sort(key=lambda r: (r.time_us, r.kind, r.order))
     rail = "|" + " " * width + "|"
     lines = [f"{'time ms':>10}  {left:<12} {'':<{width}} {right}", f"{'':>10}  {'':<12}{rail}"]

@@ -79,33 +79,42 @@ class Trace:
             path.append(rec.new)
         return path
 
-    def isn(self, host: str) -> int | None:
-        """The ISN of the first SYN a host sent (for relative sequence numbers)."""
+    def isn(
+        self, host: str, local_port: int | None = None, remote_port: int | None = None
+    ) -> int | None:
+        """The ISN of the first SYN a host sent (on the given ports, if given)."""
         for rec in self.segments:
-            if rec.src == host and rec.segment.flags & SYN:
-                return rec.segment.seq
+            seg = rec.segment
+            if rec.src != host or not seg.flags & SYN:
+                continue
+            if local_port is not None and seg.src_port != local_port:
+                continue
+            if remote_port is not None and seg.dst_port != remote_port:
+                continue
+            return seg.seq
         return None
+
+    def relative(self, rec: SegmentRecord) -> tuple[int, int]:
+        """(seq, ack) of a segment relative to the ISNs of its own connection."""
+        seg = rec.segment
+        own = self.isn(rec.src, seg.src_port, seg.dst_port)
+        peer = self.isn(rec.dst, seg.dst_port, seg.src_port) if rec.dst else None
+        rel_seq = (seg.seq - own) & 0xFFFFFFFF if own is not None else seg.seq
+        rel_ack = (seg.ack - peer) & 0xFFFFFFFF if peer is not None and seg.ack else seg.ack
+        return rel_seq, rel_ack
 
     def exchange(self, delivered_only: bool = False) -> list[tuple[str, str, int, int, int]]:
         """Segments as (direction, flags, relative seq, relative ack, length) tuples.
 
-        Relative numbers count from each side's ISN, as packetdrill and Wireshark do.
+        Relative numbers count from the ISNs of each segment's own connection, as
+        packetdrill and Wireshark do.
         """
         out = []
-        isns: dict[str, int | None] = {}
         for rec in self.segments:
             if delivered_only and rec.arrive_us is None:
                 continue
-            seg = rec.segment
-            src, dst = rec.src, rec.dst or "?"
-            if src not in isns:
-                isns[src] = self.isn(src)
-            if dst not in isns:
-                isns[dst] = self.isn(dst)
-            own, peer = isns[src], isns[dst]
-            rel_seq = (seg.seq - own) & 0xFFFFFFFF if own is not None else seg.seq
-            rel_ack = (seg.ack - peer) & 0xFFFFFFFF if peer is not None and seg.ack else seg.ack
-            out.append((f"{src}>{dst}", rec.flags, rel_seq, rel_ack, len(seg.payload)))
+            rel_seq, rel_ack = self.relative(rec)
+            out.append((f"{rec.src}>{rec.dst or '?'}", rec.flags, rel_seq, rel_ack, rec.length))
         return out
 
 
@@ -129,7 +138,12 @@ class Recorder:
             elif isinstance(event, StateChange):
                 trace.states.append(
                     StateRecord(
-                        event.time_us, host, event.key[1], event.key[3], event.old, event.new,
+                        event.time_us,
+                        host,
+                        event.key[1],
+                        event.key[3],
+                        event.old,
+                        event.new,
                         event.reason,
                     )
                 )
@@ -152,7 +166,13 @@ class Recorder:
             return
         self.trace.segments.append(
             SegmentRecord(
-                event.sent_us, event.arrive_us, event.src, event.dst, segment, event.fate,
-                retransmission, event.injected,
+                event.sent_us,
+                event.arrive_us,
+                event.src,
+                event.dst,
+                segment,
+                event.fate,
+                retransmission,
+                event.injected,
             )
         )

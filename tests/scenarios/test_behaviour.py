@@ -1,0 +1,121 @@
+"""Scenarios whose exchange is too long to list: their user-visible facts instead."""
+
+from __future__ import annotations
+
+from synack.scenarios.catalog import Options, find
+from synack.tcp.config import SECOND
+from synack.tcp.state import State
+from synack.wire.tcp import ACK, FIN, SYN
+
+
+def test_half_close_delivers_a_megabyte_in_fin_wait_2() -> None:
+    world = find("half-close").run(Options())  # raises if a byte is lost
+    trace = world.trace
+    entered = {(s.host, s.new): s.time_us for s in trace.states}
+    fw2, tw = entered[("A", State.FIN_WAIT_2)], entered[("A", State.TIME_WAIT)]
+    data = [r for r in trace.segments if r.src == "B" and r.segment.payload]
+    assert sum(len(r.segment.payload) for r in data) == 1 << 20
+    # Every byte was sent after A's FIN and reached A while it sat in FIN_WAIT_2.
+    a_fin = next(r for r in trace.segments if r.src == "A" and r.segment.flags & FIN)
+    assert all(r.sent_us >= a_fin.sent_us for r in data)
+    assert all(r.arrive_us is not None and fw2 <= r.arrive_us <= tw for r in data)
+    assert max(len(r.segment.payload) for r in data) <= 1448
+
+
+def test_lost_syn_backs_off_then_times_out() -> None:
+    world = find("lost-syn").run(Options())
+    syns = [r for r in world.trace.segments if r.segment.flags & SYN]
+    assert [r.sent_us // SECOND for r in syns] == [0, 1, 3, 7, 15, 31, 63]
+    assert all(r.arrive_us is None for r in syns)
+    assert world.trace.state_path("A") == [State.CLOSED, State.SYN_SENT, State.CLOSED]
+    assert world.now == 127 * SECOND
+    assert world.stack("A").counters["TcpAttemptFails"] == 1
+
+
+def test_refused_counts_an_attempt_failure_and_a_reset() -> None:
+    world = find("refused").run(Options())
+    assert world.stack("A").counters["TcpAttemptFails"] == 1
+    assert world.stack("B").counters["TcpOutRsts"] == 1
+
+
+def test_abort_resets_peer_and_keeps_no_time_wait() -> None:
+    world = find("abort").run(Options())
+    assert world.stack("A").snapshot_counters()["TcpEstabResets"] == 1
+    assert world.stack("B").snapshot_counters()["TcpEstabResets"] == 1
+    assert not world.stack("A").connections
+
+
+def test_keepalive_gives_up_on_a_dead_peer_after_7875_seconds() -> None:
+    world = find("keepalive-dead-peer").run(Options())
+    established = 20_000  # A is ESTABLISHED at 20 ms and hears from B last at 30 ms
+    probes = [r for r in world.trace.segments if r.src == "A" and r.sent_us > SECOND]
+    assert len(probes) == 9
+    assert all(r.segment.flags == ACK and not r.segment.payload for r in probes)
+    expected = [7200 * SECOND + established + i * 75 * SECOND for i in range(9)]
+    assert [r.sent_us for r in probes] == expected
+    seq0 = world.trace.isn("A")
+    assert seq0 is not None
+    assert all((r.segment.seq - seq0) & 0xFFFFFFFF == 0 for r in probes)  # SND.NXT - 1
+    closed = world.trace.states[-1]
+    assert (closed.host, closed.new) == ("A", State.CLOSED)
+    assert closed.time_us == 7875 * SECOND + established
+    assert world.stack("A").counters["TcpExtTCPKeepAliveDrops"] == 1
+
+
+def test_keepalive_keeps_a_live_peer() -> None:
+    world = find("keepalive-live-peer").run(Options())
+    conns = list(world.stack("A").connections.values())
+    assert [c.state for c in conns] == [State.ESTABLISHED]
+    probes = [r for r in world.trace.segments if r.src == "A" and r.sent_us > SECOND]
+    answers = [r for r in world.trace.segments if r.src == "B" and r.sent_us > SECOND]
+    assert len(probes) == 17  # one per 600 s of idle in 3 hours
+    assert len(answers) == len(probes)
+
+
+def test_lost_data_is_retransmitted_once() -> None:
+    world = find("lost-data").run(Options())
+    segs = world.trace.segments
+    dropped = [r for r in segs if r.fate == "dropped"]
+    assert len(dropped) == 1
+    again = [r for r in segs if r.retransmission and r.segment.seq == dropped[0].segment.seq]
+    assert len(again) == 1 and again[0].arrive_us is not None
+    assert world.stack("A").counters["TcpRetransSegs"] == 1
+
+
+def test_bad_checksum_is_counted_and_recovered() -> None:
+    world = find("bad-checksum").run(Options())
+    counters = world.stack("B").counters
+    assert counters["TcpInCsumErrors"] == 1
+    assert counters["TcpInErrs"] == 1
+    assert world.stack("A").counters["TcpRetransSegs"] >= 1
+
+
+def test_segments_respect_the_announced_mss() -> None:
+    world = find("mss").run(Options())
+    for rec in world.trace.segments:
+        limit = 536 - 12 if rec.src == "A" else 1460 - 12  # timestamps take 12 bytes
+        assert len(rec.segment.payload) <= limit
+    assert any(len(r.segment.payload) == 536 - 12 for r in world.trace.segments)
+    # The SYN that carried no MSS option: B assumes 536.
+    no_mss = [c for c in world.stack("B").connections.values() if c.key[3] == 42000]
+    assert [c.snd_mss for c in no_mss] == [536]
+
+
+def test_sequence_numbers_wrap() -> None:
+    world = find("seq-wrap").run(Options())  # raises if data were damaged
+    conn = next(iter(world.stack("A").connections.values()))
+    assert conn.iss == 2**32 - 1000
+    assert conn.snd_una < 2**31  # it went round
+
+
+def test_urgent_data_in_order_with_mark() -> None:
+    world = find("urgent").run(Options())
+    conn = next(c for c in world.stack("B").connections.values() if c.state is State.ESTABLISHED)
+    assert conn.urgent_mark is not None
+    assert (conn.urgent_mark - conn.irs - 1) & 0xFFFFFFFF == len(b"normal URGENT")
+
+
+def test_push_data_reaches_the_reader_after_one_trip() -> None:
+    world = find("push").run(Options())
+    data = next(r for r in world.trace.segments if r.segment.payload)
+    assert data.arrive_us is not None and data.arrive_us - data.sent_us == 10_000
