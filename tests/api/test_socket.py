@@ -1,0 +1,164 @@
+"""The socket API behaves like the standard socket module, errors and all."""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+import pytest
+
+from synack.api.driver import StalledError
+from synack.api.socket import (
+    SHUT_WR,
+    SO_LINGER,
+    SO_REUSEADDR,
+    SOL_SOCKET,
+    Socket,
+)
+from synack.scenarios.lifecycle import PORT, connected_pair, serve
+from synack.scenarios.world import World
+from synack.tcp.state import State
+
+
+@pytest.fixture
+def world() -> World:
+    return World(seed=1)
+
+
+def test_echo_round_trip_and_names(world: World) -> None:
+    cli, conn, _ = connected_pair(world)
+    cli.sendall(b"ping")
+    assert conn.recv(10) == b"ping"
+    conn.sendall(b"pong")
+    buf = bytearray(10)
+    assert cli.recv_into(buf) == 4 and bytes(buf[:4]) == b"pong"
+    assert cli.getpeername() == ("198.18.0.2", PORT)
+    assert conn.getpeername() == cli.getsockname()
+    assert conn.getsockname() == ("198.18.0.2", PORT)
+
+
+def test_refused_raises_connection_refused_with_errno(world: World) -> None:
+    cli = world.socket("A")
+    with pytest.raises(ConnectionRefusedError) as info:
+        cli.connect(("198.18.0.2", 9))
+    assert info.value.errno == errno.ECONNREFUSED
+    assert world.socket("A").connect_ex(("198.18.0.2", 9)) == errno.ECONNREFUSED
+
+
+def test_connect_timeout_is_timeout_error_with_etimedout(world: World) -> None:
+    world.net.partition(world.hosts["A"], world.hosts["B"])
+    with pytest.raises(TimeoutError) as info:
+        world.socket("A").connect(("198.18.0.2", PORT))
+    assert info.value.errno == errno.ETIMEDOUT
+
+
+def test_settimeout_raises_timed_out_like_socket_timeout(world: World) -> None:
+    cli, _conn, _ = connected_pair(world)
+    cli.settimeout(2.5)
+    start = world.now
+    with pytest.raises(TimeoutError, match="timed out"):
+        cli.recv(10)
+    assert world.now - start == 2_500_000  # virtual time, exactly
+
+
+def test_nonblocking_calls_raise_blocking_io_error(world: World) -> None:
+    cli, _conn, srv = connected_pair(world)
+    cli.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        cli.recv(10)
+    srv.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        srv.accept()
+    other = world.socket("A")
+    other.setblocking(False)
+    assert other.connect_ex(("198.18.0.2", PORT)) == errno.EINPROGRESS
+
+
+def test_send_after_shutdown_is_broken_pipe(world: World) -> None:
+    cli, conn, _ = connected_pair(world)
+    cli.shutdown(SHUT_WR)
+    with pytest.raises(BrokenPipeError) as info:
+        cli.send(b"more")
+    assert info.value.errno == errno.EPIPE
+    assert conn.recv(10) == b""  # the peer sees end of stream
+
+
+def test_reset_then_eof_then_broken_pipe(world: World) -> None:
+    cli, conn, _ = connected_pair(world)
+    cli.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 0))
+    cli.close()
+    with pytest.raises(ConnectionResetError) as info:
+        conn.recv(10)
+    assert info.value.errno == errno.ECONNRESET
+    assert conn.recv(10) == b""  # the error is reported once, as on Linux
+    with pytest.raises(BrokenPipeError):
+        conn.send(b"x")
+
+
+def test_close_with_unread_data_resets_the_peer(world: World) -> None:
+    cli, conn, _ = connected_pair(world)
+    cli.sendall(b"unread")
+    world.run(0.1)
+    conn.close()
+    with pytest.raises(ConnectionResetError):
+        cli.recv(10)
+    assert world.stack("B").counters["TcpExtTCPAbortOnClose"] == 1
+
+
+def test_bind_in_use_and_reuseaddr(world: World) -> None:
+    serve(world, port=8080)
+    other = world.socket("B")
+    with pytest.raises(OSError) as info:
+        other.bind(("198.18.0.2", 8080))
+    assert info.value.errno == errno.EADDRINUSE
+    # SO_REUSEADDR does not let two listeners share a port.
+    third = world.socket("B")
+    third.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+    with pytest.raises(OSError):
+        third.bind(("198.18.0.2", 8080))
+
+
+def test_unknown_option_and_closed_socket(world: World) -> None:
+    sock = world.socket("A")
+    with pytest.raises(OSError) as info:
+        sock.setsockopt(SOL_SOCKET, 12345, 1)
+    assert info.value.errno == errno.ENOPROTOOPT
+    sock.close()
+    with pytest.raises(OSError) as closed:
+        sock.recv(1)
+    assert closed.value.errno == errno.EBADF
+
+
+def test_recv_on_unconnected_socket_is_enotconn(world: World) -> None:
+    with pytest.raises(OSError) as info:
+        world.socket("A").recv(1)
+    assert info.value.errno == errno.ENOTCONN
+
+
+def test_blocking_forever_is_reported_not_hung(world: World) -> None:
+    _cli, conn, _ = connected_pair(world)
+    with pytest.raises(StalledError):
+        conn.recv(10)  # nobody will ever send: the simulation says so
+
+
+def test_context_manager_closes(world: World) -> None:
+    serve(world)
+    with world.socket("A") as cli:
+        cli.connect(("198.18.0.2", PORT))
+        conn = cli.connection
+    assert conn is not None and conn.state is State.FIN_WAIT_1
+
+
+def test_ipv6_connection(world: World) -> None:
+    srv = world.socket("B", v6=True)
+    srv.bind(("2001:db8::2", 80))
+    srv.listen()
+    cli = world.socket("A", v6=True)
+    cli.connect(("2001:db8::2", 80))
+    conn, peer = srv.accept()
+    assert peer == ("2001:db8::1", cli.getsockname()[1])
+    cli.sendall(b"six")
+    assert conn.recv(10) == b"six"
+    assert isinstance(cli, Socket)
+    a = cli.connection
+    assert a is not None and a.snd_mss == 1440 - 12  # IPv6 headers are 20 bytes longer
