@@ -190,6 +190,7 @@ class Stack:
             counters["IpInUnknownProtos"] += 1
             self._dropped(None, f"protocol {protocol}")
             return
+        counters["TcpInSegs"] += 1  # RFC 4022, Linux: "including those received in error"
         try:
             seg = parse_tcp(payload, src, dst)
         except MalformedPacket as exc:
@@ -198,7 +199,6 @@ class Stack:
                 counters["TcpInCsumErrors"] += 1
             self._dropped(None, f"tcp: {exc.reason}")
             return
-        counters["TcpInSegs"] += 1
         key = (dst, seg.dst_port, src, seg.src_port)
         if self.tracer is not None:
             self.tracer(SegmentReceived(self.now, key, seg))
@@ -237,6 +237,14 @@ class Stack:
         )
         if not (sq.gt(seg.seq, conn.rcv_nxt) or newer_ts):
             return False
+        full = listener.accept_queue_full()
+        if full or len(listener.half_open) >= listener.config.max_syn_backlog:
+            # No room for another child: drop the SYN as the listener would (the peer will
+            # send it again) and keep the TIME-WAIT meanwhile.
+            if full:
+                self.counters["TcpExtListenOverflows"] += 1
+            self.counters["TcpExtListenDrops"] += 1
+            return True
         iss = sq.add(conn.snd_nxt, 65535 + 2)  # far above anything the old one sent
         self.release(conn)
         conn.heap_at = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from synack.scenarios.catalog import Options, find
 from synack.tcp.config import SECOND
 from synack.tcp.state import State
-from synack.wire.tcp import ACK, FIN, SYN
+from synack.wire.tcp import ACK, FIN, RST, SYN
 
 
 def test_half_close_delivers_a_megabyte_in_fin_wait_2() -> None:
@@ -48,9 +48,12 @@ def test_abort_resets_peer_and_keeps_no_time_wait() -> None:
 def test_keepalive_gives_up_on_a_dead_peer_after_7875_seconds() -> None:
     world = find("keepalive-dead-peer").run(Options())
     established = 20_000  # A is ESTABLISHED at 20 ms and hears from B last at 30 ms
-    probes = [r for r in world.trace.segments if r.src == "A" and r.sent_us > SECOND]
+    late = [r for r in world.trace.segments if r.src == "A" and r.sent_us > SECOND]
+    probes, (rst,) = late[:-1], late[-1:]
     assert len(probes) == 9
     assert all(r.segment.flags == ACK and not r.segment.payload for r in probes)
+    # Giving up sends a RST, as Linux's tcp_keepalive_timer does (tcp_send_active_reset).
+    assert rst.segment.flags & RST and rst.sent_us == 7875 * SECOND + established
     expected = [7200 * SECOND + established + i * 75 * SECOND for i in range(9)]
     assert [r.sent_us for r in probes] == expected
     seq0 = world.trace.isn("A")

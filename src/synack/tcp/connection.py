@@ -66,6 +66,8 @@ class ConnectionHost(Protocol):
 class ListenerHooks(Protocol):
     """What a passive-open child tells the listener that spawned it."""
 
+    def accept_queue_full(self) -> bool: ...
+
     def child_established(self, conn: Connection) -> None: ...
 
     def child_failed(self, conn: Connection) -> None: ...
@@ -327,8 +329,14 @@ class Connection:
 
     @property
     def rcv_wnd(self) -> int:
-        """Free receive space, never shrinking the edge we already advertised."""
+        """Free receive space, never shrinking the edge we already advertised.
+
+        Receiver silly-window avoidance (RFC 9293 3.8.6.2.2): less free space than
+        min(half the buffer, one MSS) is offered as none.
+        """
         free = self.rcv_capacity - len(self.rcv_buf)
+        if free < min(self.rcv_capacity // 2, self.our_mss):
+            free = 0
         return max(free, sq.diff(self.rcv_adv, self.rcv_nxt), 0)
 
     def _window_field(self, syn: bool) -> int:
@@ -676,7 +684,7 @@ class Connection:
             self.host.counters["TcpExtTCPAbortOnTimeout"] += 1
             self._fail(errno.ETIMEDOUT, "timeout: user timeout")
             return
-        if self.retries >= self._retry_limit():
+        if self.retries >= self._retry_limit() and not self._zero_window_answered():
             self.host.counters["TcpExtTCPAbortOnTimeout"] += 1
             self._fail(errno.ETIMEDOUT, "timeout: retransmissions exhausted")
             return
@@ -699,12 +707,29 @@ class Connection:
             self._output()
         self._restart_rtx()
 
+    def _zero_window_answered(self) -> bool:
+        """The peer shrank its window to zero under data in flight but still answers the
+        probes: RFC 1122 4.2.2.17 forbids giving up (Linux tcp_retransmit_timer: only after
+        rto_max of silence, and not for orphans)."""
+        return (
+            self.snd_wnd == 0
+            and self.state in SYNCHRONIZED
+            and not self.orphaned
+            and self.now - self.last_recv_us <= self.rto.rto_max
+        )
+
     def _on_persist(self) -> None:
         """Zero-window probe: a segment below the window that forces an ACK with the window."""
         if self.snd_wnd > 0 or self.state not in SYNCHRONIZED:
             self.persist_backoff = 0
             return
+        if self.probes_out >= self.config.retries2:
+            # Linux tcp_probe_timer: retries2 probes in a row went unanswered.
+            self.host.counters["TcpExtTCPAbortOnTimeout"] += 1
+            self._fail(errno.ETIMEDOUT, "timeout: zero-window probes unanswered")
+            return
         self._send(sq.add(self.snd_una, -1), ACK)
+        self.probes_out += 1  # shared with keepalive, as Linux shares icsk_probes_out
         self.persist_backoff += 1
         self.persist_at = self.now + min(self.rto.rto << self.persist_backoff, self.rto.rto_max)
 
@@ -723,6 +748,7 @@ class Connection:
             self.user_timeout_us and idle >= self.user_timeout_us and self.probes_out
         ):
             self.host.counters["TcpExtTCPKeepAliveDrops"] += 1
+            self._send_rst()  # Linux tcp_keepalive_timer: tcp_send_active_reset
             self._fail(errno.ETIMEDOUT, "timeout: keepalive")
             return
         self._send(sq.add(self.snd_nxt, -1), ACK)
@@ -908,6 +934,7 @@ class Connection:
         self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
         if sq.gt(self.snd_una, self.iss):
             self._set_state(State.ESTABLISHED, "syn-ack")
+            self.rto.handshake_done()
             self._arm_keepalive()
             self._ack_now = True
             if seg.payload or flags & (FIN | URG):
@@ -977,6 +1004,12 @@ class Connection:
             self._step_rst(seg)
             return
         if flags & SYN:
+            if self.state is State.SYN_RCVD and self.passive:
+                # RFC 9293 step 4: a passive open's half-connection goes back to LISTEN.
+                if self.listener is not None:
+                    self.listener.child_failed(self)
+                self._set_state(State.LISTEN, "syn")
+                return
             self._challenge_ack("TcpExtTCPSYNChallenge")
             return
         if not flags & ACK:
@@ -992,8 +1025,8 @@ class Connection:
             if self.orphaned:
                 self._arm_fin_wait_2()
         self._fin_acked = False
+        self.probes_out = 0  # the peer is alive: probes (keepalive or zero-window) answered
         if self.keepalive:
-            self.probes_out = 0
             self._arm_keepalive()
 
     def _arrive_time_wait(self, seg: TcpSegment) -> None:
@@ -1034,7 +1067,7 @@ class Connection:
             return not seg.payload or self._keep_control_only(seg)
         if not seg.flags & RST:
             self._ack_now = True
-            if seg.seq != nxt and sq.lt(sq.add(seg.seq, seg_len), nxt):
+            if seg_len and sq.lt(seg.seq, nxt) and sq.le(sq.add(seg.seq, seg_len), nxt):
                 self.host.counters["TcpExtDelayedACKLost"] += 1
         return False
 
@@ -1075,8 +1108,12 @@ class Connection:
         state = self.state
         if state is State.SYN_RCVD:
             if sq.lt(self.snd_una, ack) and sq.le(ack, self.snd_max):
+                if self.listener is not None and self.passive and self.listener.accept_queue_full():
+                    self._accept_queue_overflow(ack)
+                    return False
                 self._set_state(State.ESTABLISHED, "ack")
                 self._ack_advances(ack)
+                self.rto.handshake_done()
                 self.snd_wnd = seg.window << self.snd_wscale
                 self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
                 self.snd_wl1, self.snd_wl2 = seg.seq, ack
@@ -1125,6 +1162,17 @@ class Connection:
                 return False
         return True
 
+    def _accept_queue_overflow(self, ack: int) -> None:
+        """The handshake completes but the listener's accept queue is full (Linux
+        tcp_check_req): drop the ACK and stay in SYN_RCVD, so the SYN,ACK timer makes the
+        peer send it again later; with tcp_abort_on_overflow, reset instead."""
+        counters = self.host.counters
+        counters["TcpExtListenOverflows"] += 1
+        counters["TcpExtListenDrops"] += 1
+        if self.config.abort_on_overflow:
+            self._send(ack, RST, options=None)
+            self._fail(errno.ECONNABORTED, "abort: accept queue full")
+
     def _ack_advances(self, ack: int) -> None:
         """SND.UNA moves to ``ack``: free acknowledged bytes, sample RTT, re-arm RTO."""
         data_end = sq.add(self.snd_buf_seq, len(self.snd_buf))
@@ -1140,7 +1188,8 @@ class Connection:
         if sq.lt(self.snd_nxt, ack):
             self.snd_nxt = ack
         self.retries = 0
-        self.rto.reset_backoff()
+        # No reset_backoff() here: Karn / RFC 6298 section 5 keep the backed-off RTO until
+        # a valid RTT sample (rto.sample() resets it) or the handshake ends (handshake_done).
         self.una_since = self.now
         if self.snd_una == self.snd_max:
             self.rtx_at = None
@@ -1165,7 +1214,9 @@ class Connection:
         self.dupacks += 1
         if self.in_recovery:
             self.cc.inflate()
-        elif self.dupacks == 3 and sq.gt(self.snd_una, self.recover):
+        # RFC 6582: a new recovery only if the ACK covers more than the highest sequence
+        # number sent before; ``recover`` holds one past it (snd_max), hence >=.
+        elif self.dupacks == 3 and sq.ge(self.snd_una, self.recover):
             self.in_recovery = True
             self.recover = self.snd_max
             self.cc.enter_recovery(sq.diff(self.snd_max, self.snd_una))

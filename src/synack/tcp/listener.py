@@ -99,7 +99,7 @@ class Listener:
         if not flags & SYN:
             return
         counters = self.host.counters
-        if len(self.accept_queue) >= max(self.backlog, 1):
+        if self.accept_queue_full():
             # Linux drops SYNs while the accept queue is full.
             counters["TcpExtListenOverflows"] += 1
             counters["TcpExtListenDrops"] += 1
@@ -109,6 +109,10 @@ class Listener:
             return
         child = self.host.spawn_child(self, key, seg)
         self.half_open[key] = child
+
+    def accept_queue_full(self) -> bool:
+        """No room for one more established child (a backlog of 0 still admits one)."""
+        return len(self.accept_queue) >= max(self.backlog, 1)
 
     def child_established(self, conn: Connection) -> None:
         self.half_open.pop(conn.key, None)

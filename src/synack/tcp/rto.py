@@ -44,3 +44,13 @@ class RtoEstimator:
 
     def reset_backoff(self) -> None:
         self.backoff = 0
+
+    #: RFC 6298 (5.7), Linux TCP_TIMEOUT_FALLBACK: the RTO data starts with when the
+    #: handshake gave no RTT sample because the SYN (or SYN,ACK) timed out.
+    FALLBACK = 3_000_000
+
+    def handshake_done(self) -> None:
+        """The handshake completed: end its backoff; RFC 6298 (5.7) if it gave no sample."""
+        if self.srtt is None and self.backoff:
+            self._base = min(max(self._base, self.FALLBACK), self.rto_max)
+        self.backoff = 0

@@ -1,0 +1,356 @@
+"""Data transfer: delivery, reassembly, flow control, zero-window probing, ACK policy."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synack.tcp.config import LINUX, TcpConfig
+from synack.tcp.connection import Connection
+from synack.tcp.state import State
+from synack.wire import TcpOptions
+
+from .harness import ISS, MS, PEER_ISS, SECOND, Harness, established_active
+
+RCV_NXT = PEER_ISS + 1
+SND_NXT = ISS + 1
+MSS_500 = TcpOptions(mss=500)
+
+
+def established(
+    config: TcpConfig = LINUX, options: TcpOptions | None = None
+) -> tuple[Harness, Connection]:
+    h = Harness(config)
+    return h, established_active(h, options)
+
+
+# -- receiving -----------------------------------------------------------------------------
+
+
+def test_in_order_data_is_delivered_and_acked() -> None:
+    h, conn = established()
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"hello ")
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 6, 0)]
+    h.inject("P.", RCV_NXT + 6, SND_NXT, payload=b"world")
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 11, 0)]
+    assert conn.readable_bytes() == 11
+    assert conn.recv(3) == b"hel"
+    assert conn.recv(100) == b"lo world"
+    assert conn.recv(100) == b""
+    assert not conn.at_eof
+
+
+def test_out_of_order_data_is_held_until_the_hole_fills() -> None:
+    h, conn = established()
+    h.inject("P.", RCV_NXT + 10, SND_NXT, payload=b"B" * 10)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT, 0)]  # duplicate ACK names the hole
+    h.inject("P.", RCV_NXT + 30, SND_NXT, payload=b"D" * 10)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT, 0)]
+    assert conn.readable_bytes() == 0
+    assert conn.recv(100) == b""
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"A" * 10)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 20, 0)]  # up to the next hole
+    assert conn.recv(100) == b"A" * 10 + b"B" * 10
+    h.inject("P.", RCV_NXT + 20, SND_NXT, payload=b"C" * 10)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 40, 0)]
+    assert conn.recv(100) == b"C" * 10 + b"D" * 10
+
+
+def test_overlapping_out_of_order_segments_are_merged_once() -> None:
+    h, conn = established()
+    h.inject("P.", RCV_NXT + 5, SND_NXT, payload=b"56789")
+    h.inject("P.", RCV_NXT + 3, SND_NXT, payload=b"3456789ab")
+    h.out()
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"0123")
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 12, 0)]
+    assert conn.recv(100) == b"0123456789ab"
+
+
+def test_retransmitted_old_data_is_reacked_not_redelivered() -> None:
+    h, conn = established()
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"once")
+    h.out()
+    assert conn.recv(100) == b"once"
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"once", at=h.now + 300 * MS)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 4, 0)]
+    assert conn.recv(100) == b""
+
+
+def test_delayed_ack_after_the_quickack_phase() -> None:
+    h, _conn = established(LINUX.with_changes(quickacks=2))
+    for i in range(2):
+        h.inject("P.", RCV_NXT + i, SND_NXT, payload=b"q")
+        assert h.tx() == [(".", SND_NXT, RCV_NXT + i + 1, 0)]
+    h.inject("P.", RCV_NXT + 2, SND_NXT, payload=b"d")
+    assert h.tx() == []
+    t0 = h.now
+    assert h.run_until(t0 + 1 * SECOND) == [(t0 + 40 * MS, (".", SND_NXT, RCV_NXT + 3, 0))]
+    # two full-sized segments are ACKed at once
+    h.inject("P.", RCV_NXT + 3, SND_NXT, payload=b"x" * 1460)
+    assert h.tx() == []
+    h.inject("P.", RCV_NXT + 1463, SND_NXT, payload=b"x" * 1460)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 2923, 0)]
+
+
+def test_receive_buffer_bounds_the_advertised_window() -> None:
+    h, conn = established(LINUX.with_changes(rmem=4000))
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"a" * 1000)
+    (out,) = h.out()
+    assert (out.brief, out.window) == ((".", SND_NXT, RCV_NXT + 1000, 0), 3000)
+    h.inject("P.", RCV_NXT + 1000, SND_NXT, payload=b"b" * 3000)
+    (out,) = h.out()
+    assert (out.brief, out.window) == ((".", SND_NXT, RCV_NXT + 4000, 0), 0)
+    # beyond the buffer: not taken, the ACK repeats the zero window
+    h.inject("P.", RCV_NXT + 4000, SND_NXT, payload=b"c" * 500)
+    (out,) = h.out()
+    assert (out.brief, out.window) == ((".", SND_NXT, RCV_NXT + 4000, 0), 0)
+    assert conn.readable_bytes() == 4000
+    # reading opens the window: a window update goes out
+    assert conn.recv(4000) == b"a" * 1000 + b"b" * 3000
+    (out,) = h.out()
+    assert (out.brief, out.window) == ((".", SND_NXT, RCV_NXT + 4000, 0), 4000)
+
+
+def test_syn_ack_window_reflects_the_receive_buffer() -> None:
+    h = Harness(LINUX.with_changes(rmem=4000))
+    h.listen()
+    h.inject("S", PEER_ISS, options=TcpOptions(mss=1460, wscale=7))
+    (out,) = h.out()
+    assert out.window == 4000
+    assert out.options is not None and out.options.wscale == 0
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+
+def test_sender_segments_at_the_peer_mss() -> None:
+    h, conn = established(options=TcpOptions(mss=700))
+    conn.nodelay = True
+    conn.send(b"m" * 2000)
+    assert h.tx() == [
+        (".", SND_NXT, RCV_NXT, 700),
+        (".", SND_NXT + 700, RCV_NXT, 700),
+        ("P.", SND_NXT + 1400, RCV_NXT, 600),
+    ]
+
+
+def test_default_mss_is_536_without_an_mss_option() -> None:
+    h, conn = established(options=TcpOptions())
+    conn.send(b"m" * 1000)
+    assert [s[3] for s in h.tx()] == [536]  # the 464-byte rest waits (Nagle)
+
+
+def test_peer_window_is_honoured_and_slides() -> None:
+    h, conn = established(options=TcpOptions(mss=1000))
+    h.inject(".", RCV_NXT, SND_NXT, window=3000)
+    conn.send(b"s" * 10_000)
+    assert h.tx() == [(".", SND_NXT + i * 1000, RCV_NXT, 1000) for i in range(3)]
+    h.inject(".", RCV_NXT, SND_NXT + 1000, window=3000, at=h.now + 100 * MS)
+    assert h.tx() == [(".", SND_NXT + 3000, RCV_NXT, 1000)]
+    h.inject(".", RCV_NXT, SND_NXT + 4000, window=1000, at=h.now + 100 * MS)
+    assert h.tx() == [(".", SND_NXT + 4000, RCV_NXT, 1000)]
+
+
+def test_initial_congestion_window_is_ten_segments() -> None:
+    h, conn = established(options=MSS_500)
+    conn.send(b"c" * 20_000)
+    sent = h.tx()
+    assert len(sent) == 10
+    assert sent[-1] == (".", SND_NXT + 4500, RCV_NXT, 500)
+
+
+def test_nagle_holds_a_small_segment_while_data_is_unacked() -> None:
+    h, conn = established()
+    conn.send(b"a")
+    assert h.tx() == [("P.", SND_NXT, RCV_NXT, 1)]
+    conn.send(b"b")
+    conn.send(b"c")
+    assert h.tx() == []
+    h.inject(".", RCV_NXT, SND_NXT + 1, at=h.now + 100 * MS)
+    assert h.tx() == [("P.", SND_NXT + 1, RCV_NXT, 2)]
+
+
+def test_nodelay_sends_small_segments_at_once() -> None:
+    h, conn = established()
+    conn.nodelay = True
+    conn.send(b"a")
+    conn.send(b"b")
+    assert h.tx() == [("P.", SND_NXT, RCV_NXT, 1), ("P.", SND_NXT + 1, RCV_NXT, 1)]
+
+
+def test_send_buffer_bound() -> None:
+    h, conn = established(LINUX.with_changes(wmem=3000))
+    assert conn.send(b"x" * 5000) == 3000
+    assert conn.send(b"y") == 0
+    assert conn.send_space() == 0
+    h.out()
+    h.inject(".", RCV_NXT, SND_NXT + 1460, at=h.now + 100 * MS)
+    assert conn.send_space() == 1460
+
+
+# -- zero window and persist -------------------------------------------------------------
+
+
+def zero_window() -> tuple[Harness, Connection]:
+    """500 bytes sent and ACKed with a zero window; 1000 more queued.
+
+    Two 100 ms RTT samples (handshake, data): SRTT 100 ms, RTTVAR 37.5 ms, RTO 250 ms.
+    """
+    h, conn = established(options=MSS_500)
+    conn.nodelay = True
+    conn.send(b"a" * 500)
+    assert h.tx() == [("P.", SND_NXT, RCV_NXT, 500)]
+    h.inject(".", RCV_NXT, SND_NXT + 500, window=0, at=h.now + 100 * MS)
+    conn.send(b"b" * 1000)
+    assert h.tx() == []
+    return h, conn
+
+
+def test_zero_window_is_probed_with_backoff() -> None:
+    h, conn = zero_window()
+    t0 = h.now
+    probe = (".", SND_NXT + 499, RCV_NXT, 0)  # SND.UNA - 1: forces an ACK
+    assert h.run_until(t0 + 2200 * MS) == [
+        (t0 + 250 * MS, probe),
+        (t0 + 750 * MS, probe),
+        (t0 + 1750 * MS, probe),
+    ]
+    assert conn.state is State.ESTABLISHED
+
+
+def test_window_update_after_probe_releases_data() -> None:
+    h, _conn = zero_window()
+    t0 = h.now
+    assert h.advance(t0 + 250 * MS) == [(".", SND_NXT + 499, RCV_NXT, 0)]
+    h.inject(".", RCV_NXT, SND_NXT + 500, window=600, at=t0 + 350 * MS)
+    assert h.tx() == [(".", SND_NXT + 500, RCV_NXT, 500)]  # 600 - 500: the rest waits (SWS)
+    h.inject(".", RCV_NXT, SND_NXT + 1000, window=2000, at=t0 + 450 * MS)
+    assert h.tx() == [("P.", SND_NXT + 1000, RCV_NXT, 500)]
+    h.inject(".", RCV_NXT, SND_NXT + 1500, window=2000, at=t0 + 550 * MS)
+    assert h.advance(t0 + 5 * SECOND) == []  # no more probes
+
+
+def test_answered_probes_keep_the_connection_open() -> None:
+    h, conn = zero_window()
+    t0 = h.now
+    end = t0 + 30 * 60 * SECOND
+    probes = []
+    while True:
+        deadline = h.stack.next_deadline()
+        assert deadline is not None, "the probe timer must stay armed"
+        if deadline > end:
+            break
+        sent = h.advance(deadline)
+        if sent:
+            assert sent == [(".", SND_NXT + 499, RCV_NXT, 0)]
+            probes.append(h.now)
+            h.inject(".", RCV_NXT, SND_NXT + 500, window=0)  # still full
+    assert conn.state is State.ESTABLISHED
+    gaps = [b - a for a, b in itertools.pairwise(probes)]
+    assert max(gaps) <= 120 * SECOND  # backoff capped at rto_max
+    assert len(probes) >= 15
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=100),  # how much of the flight the peer ACKs
+            st.integers(min_value=0, max_value=6000),  # the window it offers
+            st.integers(min_value=0, max_value=1500),  # milliseconds until it does
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_new_data_never_goes_beyond_the_offered_window(
+    steps: list[tuple[int, int, int]],
+) -> None:
+    h, conn = established(options=MSS_500)
+    conn.nodelay = True
+    conn.send(b"z" * 100_000)
+    acked, edge, highest = SND_NXT, SND_NXT + 65535, SND_NXT
+
+    def check(sent: list[tuple[str, int, int, int]]) -> None:
+        nonlocal highest
+        for _flags, seq, _ack, length in sent:
+            end = seq + length
+            if end > highest:  # new data (retransmissions may repeat old bytes)
+                assert end <= edge, f"sent up to {end} beyond the window edge {edge}"
+                highest = end
+
+    check(h.tx())
+    for fraction, window, delay in steps:
+        check(h.advance(h.now + delay * MS))
+        ack = acked + (highest - acked) * fraction // 100
+        acked, edge = ack, ack + window
+        h.inject(".", RCV_NXT, ack, window=window)
+        check(h.tx())
+        if conn.state is not State.ESTABLISHED:
+            break
+
+
+# -- sequence numbers wrapping past 2**32 -------------------------------------------------
+
+
+def test_transfer_across_the_sequence_wrap_in_both_directions() -> None:
+    top = 2**32
+    iss, peer_iss = top - 100, top - 50
+    h = Harness(iss=iss)
+    conn = h.connect()
+    h.out()
+    h.inject("S.", peer_iss, iss + 1, options=MSS_500)
+    assert h.tx() == [(".", iss + 1, peer_iss + 1, 0)]
+    conn.nodelay = True
+    # we send 300 bytes: our sequence numbers wrap inside the second segment
+    conn.send(b"o" * 300)
+    assert h.tx() == [("P.", iss + 1, peer_iss + 1, 300)]
+    h.inject(".", peer_iss + 1, (iss + 301) % top)
+    assert conn.snd_una == (iss + 301) % top
+    assert h.advance(h.now + 10 * SECOND) == []  # fully acknowledged across the wrap
+    # the peer sends 100 bytes out of order around its wrap point (peer_iss + 1 + 49 = 2**32)
+    nxt = peer_iss + 1
+    h.inject("P.", (nxt + 60) % top, (iss + 301) % top, payload=b"B" * 40)
+    assert h.tx() == [(".", (iss + 301) % top, nxt, 0)]
+    h.inject("P.", nxt, (iss + 301) % top, payload=b"A" * 60)
+    assert h.tx() == [(".", (iss + 301) % top, (nxt + 100) % top, 0)]
+    assert conn.recv(1000) == b"A" * 60 + b"B" * 40
+    # a RST exactly at the wrapped RCV.NXT is honoured
+    h.inject("R", (nxt + 100) % top)
+    assert conn.state is State.CLOSED
+
+
+def test_window_shrunk_to_zero_with_data_in_flight_stays_open_while_answered() -> None:
+    """RFC 1122 4.2.2.17: never close while the receiver answers the probes."""
+    h, conn = established(options=MSS_500)
+    conn.nodelay = True
+    conn.send(b"a" * 1000)
+    assert len(h.tx()) == 2
+    # the first segment is taken, the second dropped for want of room: window 0
+    h.inject(".", RCV_NXT, SND_NXT + 500, window=0, at=h.now + 100 * MS)
+    t0 = h.now
+    while h.now < t0 + 3600 * SECOND and conn.state is State.ESTABLISHED:
+        deadline = h.stack.next_deadline()
+        assert deadline is not None
+        sent = h.advance(deadline)
+        assert all(s[1] + s[3] <= SND_NXT + 500 for s in sent)  # nothing new beyond SND.UNA
+        if sent:
+            h.inject(".", RCV_NXT, SND_NXT + 500, window=0)  # alive, still full
+            h.out()
+    assert conn.state is State.ESTABLISHED
+    # the window opens: the held data goes at once
+    h.inject(".", RCV_NXT, SND_NXT + 500, window=4000)
+    assert h.tx() == [("P.", SND_NXT + 500, RCV_NXT, 500)]
+
+
+def test_window_shrunk_to_zero_and_peer_gone_times_out() -> None:
+    h, conn = established(LINUX.with_changes(retries2=3), options=MSS_500)
+    conn.nodelay = True
+    conn.send(b"a" * 1000)
+    h.out()
+    h.inject(".", RCV_NXT, SND_NXT + 500, window=0, at=h.now + 100 * MS)
+    h.advance(h.now + 3600 * SECOND)  # nobody answers
+    assert conn.state is State.CLOSED
+    assert isinstance(conn.error, TimeoutError)
