@@ -9,10 +9,11 @@ from collections.abc import Sequence
 
 def _demo(args: argparse.Namespace) -> int:
     from synack.scenarios.catalog import SCENARIOS, Options, find
+    from synack.scenarios.world import World
     from synack.trace.ladder import render_ladder, state_summary
 
     if args.list:
-        for sc in SCENARIOS.values():
+        for sc in sorted(SCENARIOS.values(), key=lambda s: (s.ident != "DEMO", s.ident)):
             print(f"{sc.ident:<5} {sc.name:<26} {sc.summary}")
         return 0
     try:
@@ -26,11 +27,17 @@ def _demo(args: argparse.Namespace) -> int:
         f"(simulated network: one-way delay {args.delay} ms, "
         f"loss {args.loss:.1%}, seed {args.seed})\n"
     )
+    World.last = None
+    status = 0
     try:
         world = sc.run(opts)
     except (AssertionError, OSError, RuntimeError) as exc:
-        print(f"scenario stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        # On a worse network a scenario's own expectations may not hold: say so, and
+        # still draw what happened up to that point.
+        print(f"scenario stopped: {type(exc).__name__}: {exc}\n")
+        if World.last is None:
+            return 1
+        world, status = World.last, 1
     if world.recorder is None:
         print("(this scenario runs without a trace)")
         return 0
@@ -38,7 +45,7 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     for host in ("A", "B"):
         print(state_summary(world.trace, host))
-    return 0
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,8 @@ transitions their traces show, and fails naming any arrow that none takes.
 
 from __future__ import annotations
 
+import functools
+
 from synack.scenarios.catalog import SCENARIOS, Options
 from synack.tcp.state import SYNCHRONIZED, State
 
@@ -57,7 +59,8 @@ OUTSIDE = [
 ]
 
 
-def _taken() -> set[tuple[State, State, str]]:
+@functools.cache
+def _taken() -> frozenset[tuple[State, State, str]]:
     taken = set()
     for sc in SCENARIOS.values():
         world = sc.run(Options())
@@ -65,7 +68,7 @@ def _taken() -> set[tuple[State, State, str]]:
             continue
         for rec in world.trace.states:
             taken.add((rec.old, rec.new, rec.reason))
-    return taken
+    return frozenset(taken)
 
 
 def test_every_arrow_is_taken() -> None:

@@ -25,6 +25,9 @@ ADDRESSES = {
 class World:
     """Hosts A and B (and optionally C) joined by links, each running a synack Stack."""
 
+    #: The most recently built world, so a scenario that stops half way can still be drawn.
+    last: World | None = None
+
     def __init__(
         self,
         seed: int = 0,
@@ -49,6 +52,7 @@ class World:
         for name in hosts[1:]:
             self.net.connect(first, self.hosts[name], self.link)
         self.recorder = Recorder(self.net, self.stacks) if record else None
+        World.last = self
 
     @property
     def trace(self) -> Trace:
