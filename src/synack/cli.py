@@ -59,7 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0, help="seed that makes the run repeatable")
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except BrokenPipeError:  # output piped into head(1) and the like: stop quietly
+        sys.stderr.close()
+        return 0
     return result
 
 
