@@ -41,14 +41,9 @@ def build_ip(src: bytes, dst: bytes, protocol: int, payload: Buffer, ttl: int = 
         total = 20 + len(payload)
         if total > 0xFFFF:
             raise ValueError(f"IPv4 packet of {total} bytes is too long")
-        x = (
-            0x4500
-            + total
-            + FLAG_DF
-            + (ttl << 8 | protocol)
-            + int.from_bytes(src, "big")
-            + int.from_bytes(dst, "big")
-        )
+        # One from_bytes call for both addresses: src + dst is src * 2**32 + dst, and
+        # 2**32 = 1 modulo 0xFFFF.
+        x = 0x4500 + total + FLAG_DF + (ttl << 8 | protocol) + int.from_bytes(src + dst, "big")
         csum = ~(x % 0xFFFF or 0xFFFF) & 0xFFFF
         try:
             head = _HEADER.pack(0x45, 0, total, 0, FLAG_DF, ttl, protocol, csum, src, dst)

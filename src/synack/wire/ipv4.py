@@ -60,7 +60,7 @@ def _split_ipv4(packet: bytes | memoryview) -> tuple[bytes, bytes, int, memoryvi
             if (
                 hl <= total <= n
                 and not frag & _FRAG_MASK
-                and not int.from_bytes(mv[:hl], "big") % 0xFFFF
+                and not int.from_bytes(packet[:hl], "big") % 0xFFFF
             ):
                 return src, dst, proto, mv[hl:total]
     raise _diagnose(mv)

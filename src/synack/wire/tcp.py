@@ -288,6 +288,19 @@ def _encode_layout(options: TcpOptions, layout: tuple[int, ...]) -> bytes:
     return b"".join(parts)
 
 
+# Little-endian checksums. int.from_bytes(b, "little") takes ~11% fewer instructions than
+# "big" on a full segment, and it is the checksum's one per-byte loop. Read little-endian,
+# every 16-bit word appears byte-swapped, and a swapped word is the word times 256 modulo
+# 0xFFFF (lo*256 + hi = (hi*256 + lo)*256 - hi*0xFFFF). So the little-endian sum is 256
+# times the internet checksum's sum, and as 256 * 256 = 65536 = 1 (mod 0xFFFF), multiplying
+# by 256 again brings it back. A trailing odd byte needs no padding: read little-endian it
+# already is the low byte of its swapped, zero-padded word. Reducing the big integer modulo
+# 0xFFFF before adding the header fields keeps those additions on small ints. Byte strings
+# whose lengths are multiples of 2 bytes can also be summed in one call on their
+# concatenation (options + src + dst): shifting by 16 bits is multiplying by 1 mod 0xFFFF.
+# Measured on a simulated bulk transfer (bench/): 4% fewer instructions for the whole run.
+
+
 def parse_tcp(
     data: bytes | memoryview, src: bytes, dst: bytes, verify_checksum: bool = True
 ) -> TcpSegment:
@@ -295,6 +308,10 @@ def parse_tcp(
 
     src and dst are the IP addresses (4 or 16 bytes): both pseudo-headers sum alike.
     """
+    if type(data) is not bytes:
+        # One copy up front: int.from_bytes would copy a memoryview anyway, and slicing
+        # bytes for the payload is then cheaper than slicing and copying the view.
+        data = bytes(data)
     n = len(data)
     if n < 20:
         raise MalformedPacket(TRUNCATED, f"TCP header needs 20 bytes, have {n}")
@@ -303,11 +320,10 @@ def parse_tcp(
     if hl < 20 or hl > n:
         raise MalformedPacket(BAD_DATA_OFFSET, f"data offset {hl >> 2} with {n} bytes")
     if verify_checksum:
-        x = int.from_bytes(data, "big")
-        if n & 1:
-            x <<= 8
-        x += int.from_bytes(src, "big") + int.from_bytes(dst, "big") + 6 + n
-        if x % 0xFFFF:
+        # The segment is read little-endian (see "Little-endian checksums" above) and the
+        # pseudo-header, a big-endian sum, is scaled by 256 to match.
+        pseudo = int.from_bytes(src + dst, "big") + 6 + n
+        if (int.from_bytes(data, "little") % 0xFFFF + (pseudo << 8)) % 0xFFFF:
             raise MalformedPacket(BAD_CHECKSUM, "TCP checksum")
     options: TcpOptions | None
     if hl == 20:
@@ -316,7 +332,7 @@ def parse_tcp(
         options = TcpOptions(None, None, False, (), (block[1], block[2]), (), _TS_LAYOUT)
     else:
         options = decode_options(data[20:hl])
-    return TcpSegment(sport, dport, seq, ack, flags, window, urgent, options, bytes(data[hl:]))
+    return TcpSegment(sport, dport, seq, ack, flags, window, urgent, options, data[hl:])
 
 
 def build_tcp(segment: TcpSegment, src: bytes, dst: bytes) -> bytes:
@@ -336,10 +352,9 @@ def build_tcp(segment: TcpSegment, src: bytes, dst: bytes) -> bytes:
     ack = segment.ack
     window = segment.window
     urgent = segment.urgent
-    # Checksum straight from the field values (see checksum.py for why this works).
-    x = int.from_bytes(payload, "big")
-    if len(payload) & 1:
-        x <<= 8
+    # Checksum straight from the field values (see checksum.py for why this works); the
+    # payload is read little-endian and scaled back by 256 ("Little-endian checksums").
+    x = (int.from_bytes(payload, "little") % 0xFFFF) << 8 if payload else 0
     x += (
         sport
         + dport
@@ -348,9 +363,7 @@ def build_tcp(segment: TcpSegment, src: bytes, dst: bytes) -> bytes:
         + (offset << 8 | flags)
         + window
         + urgent
-        + int.from_bytes(opt, "big")
-        + int.from_bytes(src, "big")
-        + int.from_bytes(dst, "big")
+        + int.from_bytes(opt + src + dst, "big")
         + 6
         + n
     )
