@@ -122,6 +122,7 @@ class Connection:
         "max_snd_wnd",
         "nodelay",
         "now",
+        "our_mss",
         "ooo",
         "orphaned",
         "passive",
@@ -181,6 +182,8 @@ class Connection:
         self.config = config
         self.now = now
         self.v6 = len(key[0]) == 16
+        #: The MSS we announce: the link MTU less the IP and TCP headers.
+        self.our_mss = config.mtu - (60 if self.v6 else 40)
         self.state = State.CLOSED
         self.listener: ListenerHooks | None = None
         self.passive = False
@@ -273,10 +276,6 @@ class Connection:
     def closed(self) -> bool:
         return self.state is State.CLOSED
 
-    @property
-    def our_mss(self) -> int:
-        """The MSS we announce: the link MTU less the IP and TCP headers."""
-        return self.config.mtu - (60 if self.v6 else 40)
 
     def _set_state(self, new: State, reason: str) -> None:
         old = self.state
@@ -334,10 +333,14 @@ class Connection:
         Receiver silly-window avoidance (RFC 9293 3.8.6.2.2): less free space than
         min(half the buffer, one MSS) is offered as none.
         """
-        free = self.rcv_capacity - len(self.rcv_buf)
-        if free < min(self.rcv_capacity // 2, self.our_mss):
+        capacity = self.rcv_capacity
+        free = capacity - len(self.rcv_buf)
+        if free < self.our_mss and free < capacity >> 1:
             free = 0
-        return max(free, sq.diff(self.rcv_adv, self.rcv_nxt), 0)
+        advertised = (self.rcv_adv - self.rcv_nxt) & sq.MASK
+        if advertised >= sq.HALF:  # the edge is behind RCV.NXT: nothing promised
+            advertised = 0
+        return free if free > advertised else advertised
 
     def _window_field(self, syn: bool) -> int:
         wnd = self.rcv_wnd
@@ -494,11 +497,11 @@ class Connection:
         room = self.snd_capacity - len(self.snd_buf)
         if room <= 0:
             return 0
-        chunk = bytes(data[:room])
-        self.snd_buf += chunk
+        taken = min(room, len(data))
+        self.snd_buf += data[:taken]
         if self.state in SYNCHRONIZED:
             self._finish()
-        return len(chunk)
+        return taken
 
     def send_space(self) -> int:
         return max(0, self.snd_capacity - len(self.snd_buf))
@@ -512,8 +515,12 @@ class Connection:
             self._raise_pending()
             return b""
         before = self.rcv_wnd
-        out = bytes(self.rcv_buf[:max_bytes])
-        del self.rcv_buf[:max_bytes]
+        if max_bytes >= len(self.rcv_buf):
+            out = bytes(self.rcv_buf)
+            self.rcv_buf.clear()
+        else:
+            out = bytes(memoryview(self.rcv_buf)[:max_bytes])
+            del self.rcv_buf[:max_bytes]
         self._window_opened(before)
         return out
 
@@ -762,6 +769,10 @@ class Connection:
         state = self.state
         if state not in SYNCHRONIZED or state is State.TIME_WAIT:
             return
+        if not self.fin_queued and (self.snd_nxt - self.snd_buf_seq) & sq.MASK == len(
+            self.snd_buf
+        ):
+            return  # nothing unsent: the common case on the receiving side
         mss = self.snd_mss
         while True:
             offset = sq.diff(self.snd_nxt, self.snd_buf_seq)
@@ -789,7 +800,7 @@ class Connection:
                 self.persist_at = None
                 self.persist_backoff = 0
                 start = offset
-                chunk = bytes(self.snd_buf[start : start + n])
+                chunk = bytes(memoryview(self.snd_buf)[start : start + n])
                 last = n == available
                 flags = ACK | (PSH if last else 0)
                 if last and self.fin_queued:
@@ -1277,10 +1288,19 @@ class Connection:
                 self._schedule_ack(len(payload))
             self._notify()
         else:
-            if len(self.ooo) < MAX_OOO_SEGMENTS:
+            if len(self.ooo) < MAX_OOO_SEGMENTS and self._ooo_fits(seq, len(payload)):
                 self.ooo[seq] = (bytes(payload), fin)
             seg.flags &= ~FIN  # processed when the hole fills
             self._ack_now = True  # duplicate ACK tells the sender about the hole
+
+    def _ooo_fits(self, seq: int, size: int) -> bool:
+        """Out-of-order data counts against the receive buffer when it arrives (as on
+        Linux), so overlapping segments cannot pile up more than rcv_capacity bytes."""
+        held = len(self.rcv_buf) + size
+        for start, (data, _) in self.ooo.items():
+            if start != seq:  # an entry at seq is replaced
+                held += len(data)
+        return held <= self.rcv_capacity
 
     def _drain_ooo(self) -> None:
         progressed = True

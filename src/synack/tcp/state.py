@@ -21,6 +21,10 @@ class State(Enum):
     def __str__(self) -> str:
         return self.value
 
+    # Identity hashing: membership tests such as ``state in SYNCHRONIZED`` run per segment,
+    # and Enum's own __hash__ is Python code.
+    __hash__ = object.__hash__
+
 
 #: States in which both ISNs are known (RFC 9293 "synchronized states").
 SYNCHRONIZED = frozenset(
