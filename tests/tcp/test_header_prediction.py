@@ -13,7 +13,6 @@ from synack.scenarios.world import World
 from synack.sim.link import LinkConfig
 from synack.tcp.connection import Connection
 
-
 Wire = list[tuple[int, int | None, str, str, bytes]]
 
 

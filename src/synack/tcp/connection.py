@@ -125,9 +125,9 @@ class Connection:
         "max_snd_wnd",
         "nodelay",
         "now",
-        "our_mss",
         "ooo",
         "orphaned",
+        "our_mss",
         "passive",
         "peer_fin",
         "persist_at",
@@ -278,7 +278,6 @@ class Connection:
     @property
     def closed(self) -> bool:
         return self.state is State.CLOSED
-
 
     def _set_state(self, new: State, reason: str) -> None:
         old = self.state
@@ -772,9 +771,7 @@ class Connection:
         state = self.state
         if state not in SYNCHRONIZED or state is State.TIME_WAIT:
             return
-        if not self.fin_queued and (self.snd_nxt - self.snd_buf_seq) & sq.MASK == len(
-            self.snd_buf
-        ):
+        if not self.fin_queued and (self.snd_nxt - self.snd_buf_seq) & sq.MASK == len(self.snd_buf):
             return  # nothing unsent: the common case on the receiving side
         mss = self.snd_mss
         while True:
