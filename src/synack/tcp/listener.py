@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from synack.tcp.connection import Connection
 from synack.tcp.events import ConnKey, StateChange
 from synack.tcp.state import State
-from synack.wire.tcp import ACK, RST, SYN, TcpSegment
+from synack.wire.tcp import ACK, FIN, RST, SYN, TcpSegment
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,8 +96,8 @@ class Listener:
         if flags & ACK:
             self.host.reply_rst(key, seg)
             return
-        if not flags & SYN:
-            return
+        if not flags & SYN or flags & FIN:
+            return  # SYN+FIN is nonsense (a scan or an attack); Linux discards it too
         counters = self.host.counters
         if self.accept_queue_full():
             # Linux drops SYNs while the accept queue is full.
