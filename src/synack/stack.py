@@ -107,6 +107,7 @@ class Stack:
         rng: random.Random | None = None,
         name: str = "",
         strict: bool = False,
+        isn_key: bytes | None = None,
     ) -> None:
         self.name = name
         self.addresses = {pack_address(a) for a in addresses}
@@ -114,7 +115,10 @@ class Stack:
             raise ValueError("a stack needs at least one address")
         self.config = config
         self.rng = rng if rng is not None else random.Random(seed)
-        self.isn_key = self.rng.randbytes(32)
+        #: The secret of RFC 6528's keyed hash: injected, or drawn from the stack's own rng.
+        self.isn_key = isn_key if isn_key is not None else self.rng.randbytes(32)
+        if not 16 <= len(self.isn_key) <= 32:
+            raise ValueError("isn_key must be 16 to 32 bytes")
         self.now = 0
         self.counters = Counters()
         self.tracer: Tracer | None = None

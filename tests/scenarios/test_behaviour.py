@@ -122,3 +122,36 @@ def test_push_data_reaches_the_reader_after_one_trip() -> None:
     world = find("push").run(Options())
     data = next(r for r in world.trace.segments if r.segment.payload)
     assert data.arrive_us is not None and data.arrive_us - data.sent_us == 10_000
+
+
+def test_every_syn_carries_an_mss_option() -> None:
+    world = find("handshake").run(Options())
+    syns = [r.segment for r in world.trace.segments if r.segment.flags & SYN]
+    assert len(syns) == 2
+    assert all(s.options is not None and s.options.mss == 1460 for s in syns)
+
+
+def test_ipv6_syn_without_mss_means_1220() -> None:
+    from synack.scenarios.craft import decode, segment_bytes
+    from synack.scenarios.world import World
+
+    world = World(seed=5)
+    srv = world.socket("B", v6=True)
+    srv.bind(("2001:db8::2", 80))
+    srv.listen()
+    syn = segment_bytes("2001:db8::1", 43000, "2001:db8::2", 80, 99, 0, SYN)
+    world.net.drop(lambda src, dst, p: src == "A" and bool((s := decode(p)) and s.flags & RST))
+    world.net.inject(1, "A", world.hosts["B"], syn)
+    world.run(0.1)
+    (conn,) = world.stack("B").connections.values()
+    assert conn.state is State.SYN_RCVD and conn.snd_mss == 1220
+
+
+def test_isn_key_is_injected_and_decides_the_isn() -> None:
+    from synack.stack import Stack
+
+    key = (bytes([198, 18, 0, 1]), 80, bytes([198, 18, 0, 2]), 5000)
+    one = Stack(["198.18.0.1"], isn_key=bytes(32))
+    two = Stack(["198.18.0.1"], isn_key=bytes(32), seed=99)
+    three = Stack(["198.18.0.1"], isn_key=bytes(range(32)))
+    assert one._isn(key) == two._isn(key) != three._isn(key)
