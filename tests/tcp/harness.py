@@ -23,6 +23,10 @@ LPORT = 80
 PPORT = 40000
 ISS = 1000
 PEER_ISS = 5000
+#: RCV.NXT and SND.NXT of a connection just established by the helpers below.
+RCV_NXT = PEER_ISS + 1
+SND_NXT = ISS + 1
+MSS_500 = TcpOptions(mss=500)
 SECOND = 1_000_000
 MS = 1_000
 
@@ -207,3 +211,11 @@ def established_passive(
     conn = listener.accept()
     assert conn is not None and conn.state is State.ESTABLISHED
     return listener, conn
+
+
+def established(
+    config: TcpConfig = LINUX, options: TcpOptions | None = None
+) -> tuple[Harness, Connection]:
+    """ESTABLISHED after a 100 ms handshake RTT: SRTT 100 ms, RTTVAR 50 ms, RTO 300 ms."""
+    h = Harness(config)
+    return h, established_active(h, options)

@@ -8,16 +8,14 @@ from synack.tcp.config import LINUX, RFC, TcpConfig
 from synack.tcp.connection import Connection
 from synack.tcp.state import State
 
-from .harness import ISS, MS, PEER_ISS, SECOND, Harness, established_active
-
-RCV_NXT = PEER_ISS + 1
-SND_NXT = ISS + 1
-
-
-def established(config: TcpConfig = LINUX) -> tuple[Harness, Connection]:
-    h = Harness(config)
-    return h, established_active(h)
-
+from .harness import (
+    MS,
+    RCV_NXT,
+    SECOND,
+    SND_NXT,
+    Harness,
+    established,
+)
 
 # -- ESTABLISHED -> CLOSE_WAIT -> LAST_ACK -> CLOSED --------------------------------------
 

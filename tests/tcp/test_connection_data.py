@@ -7,24 +7,21 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synack.tcp.config import LINUX, TcpConfig
+from synack.tcp.config import LINUX
 from synack.tcp.connection import Connection
 from synack.tcp.state import State
 from synack.wire import TcpOptions
 
-from .harness import ISS, MS, PEER_ISS, SECOND, Harness, established_active
-
-RCV_NXT = PEER_ISS + 1
-SND_NXT = ISS + 1
-MSS_500 = TcpOptions(mss=500)
-
-
-def established(
-    config: TcpConfig = LINUX, options: TcpOptions | None = None
-) -> tuple[Harness, Connection]:
-    h = Harness(config)
-    return h, established_active(h, options)
-
+from .harness import (
+    MS,
+    MSS_500,
+    PEER_ISS,
+    RCV_NXT,
+    SECOND,
+    SND_NXT,
+    Harness,
+    established,
+)
 
 # -- receiving -----------------------------------------------------------------------------
 

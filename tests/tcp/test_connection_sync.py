@@ -11,10 +11,8 @@ from synack.tcp.connection import Connection
 from synack.tcp.state import State
 from synack.wire import TcpOptions
 
-from .harness import ISS, MS, PEER_ISS, SECOND, Harness, established_active
+from .harness import MS, PEER_ISS, RCV_NXT, SECOND, SND_NXT, Harness, established_active
 
-RCV_NXT = PEER_ISS + 1
-SND_NXT = ISS + 1
 ACK_NOW = (".", SND_NXT, RCV_NXT, 0)  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
 
 
