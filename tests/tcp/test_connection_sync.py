@@ -96,6 +96,7 @@ def test_data_never_acceptable_in_zero_window_but_its_ack_is() -> None:
         (RCV_NXT, 100, 100, RCV_NXT + 100),  # entirely inside
         (RCV_NXT - 50, 100, 50, RCV_NXT + 50),  # starts before, ends inside: trimmed
         (RCV_NXT, 1500, 1000, RCV_NXT + 1000),  # starts inside, ends beyond: trimmed
+        (RCV_NXT - 50, 1100, 1000, RCV_NXT + 1000),  # straddles the whole window: its middle
     ],
 )
 def test_data_segment_with_a_byte_in_the_window_is_accepted(

@@ -1123,7 +1123,15 @@ class Connection:
             ok = False
         else:
             end = sq.add(nxt, wnd)
-            ok = sq.between(nxt, seg.seq, end) or sq.between(nxt, sq.add(seg.seq, seg_len - 1), end)
+            last = sq.add(seg.seq, seg_len - 1)
+            # The table's two cases, plus a segment that straddles the whole window (old
+            # bytes, then more than fits): its middle is new, and "only the new parts are
+            # processed" (RFC 9293 3.10.7.4), as Linux does; step 7 trims both ends.
+            ok = (
+                sq.between(nxt, seg.seq, end)
+                or sq.between(nxt, last, end)
+                or (sq.lt(seg.seq, nxt) and sq.ge(last, end))
+            )
         if ok:
             return True
         if wnd == 0 and seg_len and seg.seq == nxt and seg.flags & ACK:
