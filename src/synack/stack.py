@@ -321,6 +321,10 @@ class Stack:
 
     # ------------------------------------------------------------------ user calls
 
+    def isn_for(self, key: ConnKey) -> int:
+        """A fresh initial sequence number for ``key`` (RFC 6528)."""
+        return self._isn(key)
+
     def _isn(self, key: ConnKey) -> int:
         """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's addresses."""
         if self.isn_hook is not None:

@@ -155,3 +155,26 @@ def test_isn_key_is_injected_and_decides_the_isn() -> None:
     two = Stack(["198.18.0.1"], isn_key=bytes(32), seed=99)
     three = Stack(["198.18.0.1"], isn_key=bytes(range(32)))
     assert one._isn(key) == two._isn(key) != three._isn(key)
+
+
+def test_rfc_passive_open_returns_to_listen_and_listens_again() -> None:
+    from synack.scenarios.craft import segment_bytes
+    from synack.scenarios.world import World
+
+    world = World(seed=6)
+    world.net.partition(world.hosts["A"], world.hosts["B"])  # only injected packets arrive
+    b = world.stack("B")
+    conn = b.open_passive_connection("198.18.0.2", 80, "198.18.0.1", 7000)
+
+    def inject(seq: int, flags: int) -> None:
+        raw = segment_bytes("198.18.0.1", 7000, "198.18.0.2", 80, seq, 0, flags)
+        world.net.inject(world.now + 1, "A", world.hosts["B"], raw)
+        world.run(0.01)
+
+    inject(100, SYN)
+    assert conn.state is State.SYN_RCVD and conn.irs == 100
+    inject(101, RST)  # RFC 9293: a passive open's SYN_RCVD goes back to LISTEN
+    assert conn.state is State.LISTEN
+    inject(9000, SYN)  # and it still listens: a new SYN opens again
+    assert conn.state is State.SYN_RCVD and conn.irs == 9000
+    assert b.connections[conn.key] is conn

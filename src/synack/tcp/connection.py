@@ -60,6 +60,8 @@ class ConnectionHost(Protocol):
 
     def reschedule(self, conn: Connection) -> None: ...
 
+    def isn_for(self, key: ConnKey) -> int: ...
+
     def release(self, conn: Connection) -> None: ...
 
 
@@ -300,10 +302,26 @@ class Connection:
         tracer = self.host.tracer
         if tracer is not None:
             tracer(StateChange(self.now, self.key, old, new, reason))
-        if new is State.CLOSED or (new is State.LISTEN and self.passive):
+        if new is State.CLOSED or (new is State.LISTEN and self.listener is not None):
             self._stop_timers()
             self.host.release(self)
+        elif new is State.LISTEN and old is not State.CLOSED:
+            self._forget_peer()
         self._notify()
+
+    def _forget_peer(self) -> None:
+        """Back to LISTEN on an RFC-style passive open: a fresh TCB, ready for a new SYN."""
+        keep = (self.wake, self.keepalive, self.nodelay, self.linger, self.reuseaddr)
+        self.__init__(  # type: ignore[misc]  # re-running __init__ resets every variable
+            self.host,
+            self.key,
+            self.config,
+            self.host.isn_for(self.key),
+            self.now,
+            self.ts_offset,
+        )
+        self.state = State.LISTEN
+        self.wake, self.keepalive, self.nodelay, self.linger, self.reuseaddr = keep
 
     def _notify(self) -> None:
         if self.wake is not None:
