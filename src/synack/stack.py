@@ -20,9 +20,9 @@ import hashlib
 import heapq
 import ipaddress
 import os
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from synack.tcp import seq as sq
 from synack.tcp.config import LINUX, TcpConfig
@@ -83,6 +83,39 @@ def format_address(address: bytes) -> str:
     return str(ipaddress.ip_address(address)) if address else "*"
 
 
+class Draws(Protocol):
+    """The randomness a stack uses; a ``random.Random`` instance qualifies."""
+
+    def randbytes(self, n: int, /) -> bytes: ...
+
+    def randrange(self, stop: int, /) -> int: ...
+
+
+class SeededDraws:
+    """Deterministic draws from a seed (BLAKE2b in counter mode), so the core never
+    touches the global ``random`` module and one seed replays a run bit for bit."""
+
+    __slots__ = ("_counter", "_seed")
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed.to_bytes(16, "big", signed=True)
+        self._counter = 0
+
+    def randbytes(self, n: int, /) -> bytes:
+        out = bytearray()
+        while len(out) < n:
+            self._counter += 1
+            out += hashlib.blake2b(
+                self._counter.to_bytes(8, "big"), key=self._seed, digest_size=64
+            ).digest()
+        return bytes(out[:n])
+
+    def randrange(self, stop: int, /) -> int:
+        if stop <= 0:
+            raise ValueError("empty range for randrange()")
+        return int.from_bytes(self.randbytes(16), "big") % stop  # bias < 2**-64
+
+
 @dataclass(slots=True, eq=False)
 class Binding:
     """A local (address, port) reserved by bind() and not yet listening or connected."""
@@ -104,7 +137,7 @@ class Stack:
         addresses: Iterable[str | bytes],
         config: TcpConfig = LINUX,
         seed: int = 0,
-        rng: random.Random | None = None,
+        rng: Draws | None = None,
         name: str = "",
         strict: bool = False,
         isn_key: bytes | None = None,
@@ -114,7 +147,7 @@ class Stack:
         if not self.addresses:
             raise ValueError("a stack needs at least one address")
         self.config = config
-        self.rng = rng if rng is not None else random.Random(seed)
+        self.rng: Draws = rng if rng is not None else SeededDraws(seed)
         #: The secret of RFC 6528's keyed hash: injected, or drawn from the stack's own rng.
         self.isn_key = isn_key if isn_key is not None else self.rng.randbytes(32)
         if not 16 <= len(self.isn_key) <= 32:
