@@ -162,3 +162,26 @@ def test_ipv6_connection(world: World) -> None:
     assert isinstance(cli, Socket)
     a = cli.connection
     assert a is not None and a.snd_mss == 1440 - 12  # IPv6 headers are 20 bytes longer
+
+
+def test_options_read_back_as_set(world: World) -> None:
+    from synack.api.socket import IPPROTO_TCP, SO_ERROR, SO_KEEPALIVE, TCP_NODELAY
+
+    cli, _conn, _ = connected_pair(world)
+    assert cli.gettimeout() is None and cli.getblocking()
+    cli.settimeout(1.5)
+    assert cli.gettimeout() == 1.5 and cli.getblocking()
+    cli.setblocking(False)
+    assert cli.gettimeout() == 0.0 and not cli.getblocking()
+    cli.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1)
+    cli.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+    assert cli.getsockopt(SOL_SOCKET, SO_KEEPALIVE) == 1
+    assert cli.getsockopt(IPPROTO_TCP, TCP_NODELAY) == 1
+    assert cli.getsockopt(SOL_SOCKET, SO_ERROR) == 0
+    conn = cli.connection
+    assert conn is not None and conn.keepalive and conn.nodelay
+    with pytest.raises(ValueError):
+        cli.settimeout(-1)
+    assert cli.fileno() >= 0
+    cli.close()
+    assert cli.fileno() == -1
