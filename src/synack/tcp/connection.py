@@ -45,6 +45,8 @@ MAX_OOO_SEGMENTS = 256
 MAX_WINDOW = 0xFFFF
 
 _FREEBSD_SYN_LAYOUT = (MSS, NOP, WSCALE, SACK_PERMITTED, TIMESTAMP)
+#: States in which send() may queue data (before the handshake ends it waits its turn).
+_QUEUE_STATES = CAN_SEND | {State.SYN_SENT, State.SYN_RCVD}
 
 
 class ConnectionHost(Protocol):
@@ -505,14 +507,7 @@ class Connection:
         state = self.state
         if state is State.LISTEN:
             self.open_active()
-        elif self.fin_queued or (
-            state not in CAN_SEND
-            and state
-            not in (
-                State.SYN_SENT,
-                State.SYN_RCVD,
-            )
-        ):
+        elif self.fin_queued or state not in _QUEUE_STATES:
             raise _os_error(errno.EPIPE)
         room = self.snd_capacity - len(self.snd_buf)
         if room <= 0:
