@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from synack.cli import main
 from synack.scenarios.catalog import SCENARIOS
+from synack.stack import STANDARD_COUNTERS
 
 
 def test_demo_draws_the_life_of_a_connection(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,3 +44,70 @@ def test_demo_replays_on_a_worse_network(capsys: pytest.CaptureFixture[str]) -> 
 def test_unknown_scenario_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "no-such-thing"]) == 2
     assert "no scenario 'no-such-thing'" in capsys.readouterr().err
+
+
+def _section(out: str, title: str) -> list[str]:
+    """The lines of one --ss/--nstat section, from its title to the next blank line."""
+    lines = out.splitlines()
+    start = lines.index(title) + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i]), len(lines))
+    return lines[start:end]
+
+
+def test_demo_writes_a_pcap_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    path = tmp_path / "life.pcap"
+    assert main(["demo", "--pcap", str(path)]) == 0
+    out = capsys.readouterr().out
+    packets = rdpcap(str(path))
+    assert f"{len(packets)} packets written to {path}" in out
+    assert [str(p[TCP].flags) for p in packets[:3]] == ["S", "SA", "A"]
+    assert main(["demo"]) == 0  # capturing changes nothing in the run itself
+    assert out.startswith(capsys.readouterr().out)
+
+
+def test_demo_pcap_to_an_unwritable_place_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--pcap", str(tmp_path / "no" / "such" / "dir.pcap")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_demo_ss_shows_each_host_at_the_end(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "close-server-first", "--ss"]) == 0
+    out = capsys.readouterr().out
+    # TIME-WAIT is over by the end of the run: B only listens, A holds nothing.
+    assert _section(out, "host A: ss -tan") == [
+        "State Recv-Q Send-Q Local Address:Port Peer Address:Port"
+    ]
+    b = [line.split() for line in _section(out, "host B: ss -tan")]
+    assert b[1:] == [["LISTEN", "0", "16", "198.18.0.2:80", "0.0.0.0:*"]]
+
+
+def test_demo_ss_at_a_moment_shows_time_wait(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "S03", "--ss", "-o", "--at", "600"]) == 0
+    out = capsys.readouterr().out
+    b = [line.split() for line in _section(out, "host B at 600.000 ms: ss -tano")]
+    assert b[2][:4] == ["TIME-WAIT", "0", "0", "198.18.0.2:80"]
+    assert b[2][4].startswith("198.18.0.1:") and b[2][5] == "timer:(timewait,59sec,0)"
+    assert main(["demo", "S03"]) == 0  # the snapshot changes nothing in the run itself
+    assert out.startswith(capsys.readouterr().out)
+
+
+def test_demo_at_needs_a_view(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "S03", "--at", "600"])
+    assert exc.value.code == 2
+    assert "--at needs --ss or --nstat" in capsys.readouterr().err
+
+
+def test_demo_nstat_lists_every_counter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "refused", "--nstat"]) == 0
+    out = capsys.readouterr().out
+    b = dict(line.split() for line in _section(out, "host B: nstat -az")[1:])
+    assert b["TcpOutRsts"] == "1" and b["TcpPassiveOpens"] == "0"
+    assert set(STANDARD_COUNTERS) <= set(b)
+    a = dict(line.split() for line in _section(out, "host A: nstat -az")[1:])
+    assert a["TcpAttemptFails"] == "1"

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from synack.scenarios.world import World
 
 
 def _demo(args: argparse.Namespace) -> int:
     from synack.scenarios.catalog import SCENARIOS, Options, find
     from synack.scenarios.world import World
     from synack.trace.ladder import render_ladder, state_summary
+    from synack.trace.pcap import PcapRecorder
 
     if args.list:
         for sc in sorted(SCENARIOS.values(), key=lambda s: (s.ident != "DEMO", s.ident)):
@@ -21,31 +26,86 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         return 2
+    if args.pcap is not None:
+        try:  # fail here, not half way through the scenario
+            open(args.pcap, "wb").close()
+        except OSError as exc:
+            print(f"cannot write {args.pcap}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     opts = Options(seed=args.seed, delay_ms=args.delay, loss=args.loss)
     print(f"{sc.ident} {sc.name}: {sc.summary}")
     print(
         f"(simulated network: one-way delay {args.delay} ms, "
         f"loss {args.loss:.1%}, seed {args.seed})\n"
     )
+    # Scenarios build their World themselves: the pcap writer and an --at snapshot join
+    # the first one built (every scenario builds one) through World.watch, before its
+    # first packet.
+    pcaps: list[PcapRecorder] = []
+    snapshots: list[str] = []
+    worlds: list[World] = []
+
+    def capture(world: World) -> None:
+        if worlds:
+            return
+        worlds.append(world)
+        if args.pcap is not None:
+            pcaps.append(PcapRecorder(world.net, args.pcap))
+        if args.at is not None:
+            at_us = round(args.at * 1000)
+            world.net.call_at(at_us, lambda: snapshots.append(_views(args, world, at_us)))
+
     World.last = None
     status = 0
-    try:
-        world = sc.run(opts)
-    except (AssertionError, OSError, RuntimeError) as exc:
-        # On a worse network a scenario's own expectations may not hold: say so, and
-        # still draw what happened up to that point.
-        print(f"scenario stopped: {type(exc).__name__}: {exc}\n")
-        if World.last is None:
-            return 1
-        world, status = World.last, 1
+    with World.watch(capture):
+        try:
+            world = sc.run(opts)
+        except (AssertionError, OSError, RuntimeError) as exc:
+            # On a worse network a scenario's own expectations may not hold: say so, and
+            # still show what happened up to that point.
+            print(f"scenario stopped: {type(exc).__name__}: {exc}\n")
+            if World.last is None:
+                return 1
+            world, status = World.last, 1
+        finally:
+            for pcap in pcaps:
+                pcap.close()
     if world.recorder is None:
         print("(this scenario runs without a trace)")
-        return 0
-    print(render_ladder(world.trace))
-    print()
-    for host in ("A", "B"):
-        print(state_summary(world.trace, host))
+    else:
+        print(render_ladder(world.trace))
+        print()
+        for host in ("A", "B"):
+            print(state_summary(world.trace, host))
+    if args.at is None:
+        print(_views(args, world), end="")
+    elif snapshots:
+        print(snapshots[0], end="")
+    else:
+        print(f"\n(the run ended at {world.now / 1000:.3f} ms, before --at {args.at} ms)")
+        print(_views(args, world), end="")
+    for pcap in pcaps:
+        print(f"\n{pcap.packets} packets written to {pcap.path} (raw IP, pcap)")
     return status
+
+
+def _views(args: argparse.Namespace, world: World, at_us: int | None = None) -> str:
+    """The --ss and --nstat views of every host, now (virtual time ``at_us``) or, by
+    default, as the run left them."""
+    from synack.trace.inspect import nstat, ss
+
+    now = world.now if at_us is None else at_us
+    when = "" if at_us is None else f" at {now / 1000:.3f} ms"
+    out: list[str] = []
+    if args.ss:
+        for name, stack in world.stacks.items():
+            out.append(f"\nhost {name}{when}: ss -tan{'o' if args.timers else ''}")
+            out.append(ss(stack, timers=args.timers, now=now))
+    if args.nstat:
+        for name, stack in world.stacks.items():
+            out.append(f"\nhost {name}{when}: nstat -az")
+            out.append(nstat(stack))
+    return "".join(line + "\n" for line in out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,8 +117,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--loss", type=float, default=0.0, help="loss probability per packet")
     demo.add_argument("--delay", type=float, default=10.0, help="one-way delay in ms")
     demo.add_argument("--seed", type=int, default=0, help="seed that makes the run repeatable")
+    demo.add_argument("--pcap", metavar="FILE", help="write every packet, as sent, to a pcap file")
+    demo.add_argument(
+        "--ss", action="store_true", help="show each host's sockets at the end, like ss -tan"
+    )
+    demo.add_argument(
+        "-o", "--timers", action="store_true", help="with --ss, show timers like ss -o"
+    )
+    demo.add_argument(
+        "--nstat", action="store_true", help="show each host's counters, like nstat -az"
+    )
+    demo.add_argument(
+        "--at",
+        type=float,
+        metavar="MS",
+        help="take the --ss/--nstat views at this virtual time (ms) instead of at the end "
+        "(if the scenario's last step waits for the network to go idle, it waits until MS)",
+    )
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
+    if getattr(args, "at", None) is not None:
+        if not (args.ss or args.nstat):
+            parser.error("--at needs --ss or --nstat")
+        if args.at < 0:
+            parser.error("--at must not be negative")
     try:
         result: int = args.func(args)
     except BrokenPipeError:  # output piped into head(1) and the like: stop quietly

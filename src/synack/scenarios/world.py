@@ -5,6 +5,10 @@ Scenarios, tests, the demo and the benchmarks all build their experiments from t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
 from synack.api.driver import SimDriver
 from synack.api.socket import AF_INET, AF_INET6, Socket
 from synack.sim.host import Host
@@ -27,6 +31,22 @@ class World:
 
     #: The most recently built world, so a scenario that stops half way can still be drawn.
     last: World | None = None
+
+    #: Called with every new World once its hosts, links and recorder exist, before any
+    #: packet is sent. Scenarios build their own worlds, so tools that must see a run
+    #: from its start (the CLI's ``--pcap``) attach here; add them with `World.watch`,
+    #: which removes them again.
+    on_create: ClassVar[list[Callable[[World], None]]] = []
+
+    @classmethod
+    @contextmanager
+    def watch(cls, hook: Callable[[World], None]) -> Iterator[None]:
+        """Call ``hook(world)`` for every World built inside the ``with`` block."""
+        cls.on_create.append(hook)
+        try:
+            yield
+        finally:
+            cls.on_create.remove(hook)
 
     def __init__(
         self,
@@ -53,6 +73,8 @@ class World:
             self.net.connect(first, self.hosts[name], self.link)
         self.recorder = Recorder(self.net, self.stacks) if record else None
         World.last = self
+        for hook in tuple(World.on_create):
+            hook(self)
 
     @property
     def trace(self) -> Trace:
