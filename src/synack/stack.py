@@ -26,13 +26,20 @@ from typing import Protocol
 
 from synack.tcp import seq as sq
 from synack.tcp.config import LINUX, TcpConfig
-from synack.tcp.connection import Connection
+from synack.tcp.connection import Connection, window_scale_for
 from synack.tcp.events import ConnKey, SegmentDropped, SegmentReceived, SegmentSent, Tracer
 from synack.tcp.listener import Listener
 from synack.tcp.state import State
+from synack.tcp.syncookie import (
+    CookieSecrets,
+    check_cookie,
+    decode_ts_options,
+    encode_ts_options,
+    make_cookie,
+)
 from synack.wire.errors import MalformedPacket
 from synack.wire.ip import PROTO_TCP, build_ip, parse_ip
-from synack.wire.tcp import ACK, RST, SYN, TcpSegment, build_tcp, parse_tcp
+from synack.wire.tcp import ACK, RST, SYN, TcpOptions, TcpSegment, build_tcp, parse_tcp
 
 #: Counters shown even when zero, named as Linux ``nstat -az`` names them.
 STANDARD_COUNTERS = (
@@ -49,6 +56,9 @@ STANDARD_COUNTERS = (
     "TcpInCsumErrors",
     "TcpExtListenOverflows",
     "TcpExtListenDrops",
+    "TcpExtSyncookiesSent",
+    "TcpExtSyncookiesRecv",
+    "TcpExtSyncookiesFailed",
     "TcpExtTCPTimeouts",
     "TcpExtTCPAbortOnTimeout",
     "TcpExtTCPAbortOnData",
@@ -152,6 +162,7 @@ class Stack:
         self.isn_key = isn_key if isn_key is not None else self.rng.randbytes(32)
         if not 16 <= len(self.isn_key) <= 32:
             raise ValueError("isn_key must be 16 to 32 bytes")
+        self.cookie_secrets = CookieSecrets.from_key(self.isn_key)
         self.now = 0
         self.counters = Counters()
         self.tracer: Tracer | None = None
@@ -347,6 +358,64 @@ class Stack:
         child.accept_syn(seg)
         self.reschedule(child)
         return child
+
+    def send_cookie_synack(self, key: ConnKey, seg: TcpSegment) -> None:
+        """Answer a SYN statelessly: the ISS is a SYN cookie (Linux's encoding)."""
+        cfg = self.config
+        v6 = len(key[0]) == 16
+        peer = seg.options
+        peer_mss = peer.mss if peer is not None and peer.mss else None
+        if peer_mss is None:
+            peer_mss = cfg.mss_default_v6 if v6 else cfg.mss_default_v4
+        iss, _ = make_cookie(
+            self.cookie_secrets, key[2], key[0], key[3], key[1], seg.seq, peer_mss, self.now, v6
+        )
+        ours = TcpOptions(mss=cfg.mtu - (60 if v6 else 40))
+        peer_wscale = peer.wscale if peer is not None and cfg.window_scaling else None
+        if peer_wscale is not None:
+            ours.wscale = window_scale_for(cfg)
+        sack = bool(peer is not None and peer.sack_permitted and cfg.sack)
+        ours.sack_permitted = sack
+        if peer is not None and peer.timestamp is not None and cfg.timestamps:
+            clock = (self.now // 1000 + self._ts_offset(key)) & sq.MASK
+            ours.timestamp = (encode_ts_options(clock, peer_wscale, sack, False), peer.timestamp[0])
+        reply = TcpSegment(
+            key[1], key[3], iss, sq.add(seg.seq, 1), SYN | ACK, min(cfg.rmem, 0xFFFF), 0, ours
+        )
+        self._emit_segment(key, reply, False)
+
+    def accept_cookie(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> bool:
+        """Validate an ACK as a SYN cookie; True when it was one (child made, or dropped)."""
+        cfg = self.config
+        v6 = len(key[0]) == 16
+        mss = check_cookie(
+            self.cookie_secrets, key[2], key[0], key[3], key[1], seg.seq, seg.ack, self.now, v6
+        )
+        counters = self.counters
+        if mss is None:
+            counters["TcpExtSyncookiesFailed"] += 1
+            return False
+        stamp = seg.options.timestamp if seg.options is not None else None
+        peer_wscale: int | None = None
+        if stamp is not None and cfg.timestamps:
+            decoded = decode_ts_options(
+                stamp[1], sack_enabled=cfg.sack, window_scaling=cfg.window_scaling
+            )
+            if decoded is None:
+                counters["TcpExtSyncookiesFailed"] += 1
+                return False
+            peer_wscale = decoded[0]
+        counters["TcpExtSyncookiesRecv"] += 1
+        if listener.accept_queue_full():
+            counters["TcpExtListenOverflows"] += 1
+            counters["TcpExtListenDrops"] += 1
+            return True  # dropped: the client retransmits, the cookie stays valid a while
+        child = self._new_connection(key, sq.add(seg.ack, -1))
+        child.state = State.LISTEN
+        child.listener = listener
+        child.reuseaddr = listener.reuseaddr
+        child.accept_cookie(seg, mss, peer_wscale, stamp is not None and cfg.timestamps)
+        return True
 
     def release_listener(self, listener: Listener) -> None:
         if self.listeners.get((listener.address, listener.port)) is listener:

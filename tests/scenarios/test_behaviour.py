@@ -178,3 +178,56 @@ def test_rfc_passive_open_returns_to_listen_and_listens_again() -> None:
     inject(9000, SYN)  # and it still listens: a new SYN opens again
     assert conn.state is State.SYN_RCVD and conn.irs == 9000
     assert b.connections[conn.key] is conn
+
+
+def test_syn_cookies_keep_no_state_and_reject_stale_or_forged_acks() -> None:
+    world = find("syn-cookies").run(Options())
+    b = world.stack("B")
+    counters = b.counters
+    assert counters["TcpExtSyncookiesSent"] == 3  # the real client and two crafted SYNs
+    assert counters["TcpExtSyncookiesRecv"] == 2  # the real client and the prompt ACK
+    assert counters["TcpExtSyncookiesFailed"] == 2  # the stale ACK and the forged one
+    # The listener never held a half-open connection: each child was born at its ACK.
+    births = [s for s in world.trace.states if s.host == "B" and s.new is State.SYN_RCVD]
+    assert all(s.reason == "syncookie" for s in births) and len(births) == 2
+    real = next(c for c in b.connections.values() if c.key[3] not in (7100, 7101, 7102))
+    assert real.state is State.ESTABLISHED
+    assert real.snd_mss == 1460 - 12  # from the cookie's MSS table, less the timestamps
+    assert real.ws_ok and real.snd_wscale == 2  # carried in the SYN,ACK's TSval
+    crafted = next(c for c in b.connections.values() if c.key[3] == 7100)
+    assert crafted.snd_mss == 1300  # 1400 announced: the largest table entry below it
+    assert {c.key[3] for c in b.connections.values()} == {real.key[3], 7100}
+    resets = [r for r in world.trace.segments if r.src == "B" and r.segment.flags & RST]
+    assert [r.segment.dst_port for r in resets] == [7101, 7102]
+
+
+def test_cookies_only_after_the_syn_queue_overflows() -> None:
+    from synack.scenarios.craft import segment_bytes
+    from synack.scenarios.lifecycle import serve
+    from synack.scenarios.world import World
+    from synack.tcp.config import LINUX
+
+    world = World(seed=9, config_b=LINUX.with_changes(max_syn_backlog=2))
+    serve(world)
+    world.net.partition(world.hosts["A"], world.hosts["B"])  # the SYN,ACKs go nowhere
+    b = world.stack("B")
+
+    def syn(port: int) -> None:
+        raw = segment_bytes("198.18.0.1", port, "198.18.0.2", 80, 1000 * port, 0, SYN)
+        world.net.inject(world.now + 1, "A", world.hosts["B"], raw)
+        world.run(0.01)
+
+    syn(7001)
+    syn(7002)
+    assert b.counters["TcpExtSyncookiesSent"] == 0 and len(b.connections) == 2
+    syn(7003)  # the queue is full: a cookie instead of a third half-open entry
+    assert b.counters["TcpExtSyncookiesSent"] == 1 and len(b.connections) == 2
+    cookie = next(
+        r.segment.seq for r in world.trace.segments if r.src == "B" and r.segment.dst_port == 7003
+    )
+    ack = segment_bytes("198.18.0.1", 7003, "198.18.0.2", 80, 7003 * 1000 + 1, cookie + 1, ACK)
+    world.net.inject(world.now + 1, "A", world.hosts["B"], ack)
+    world.run(0.01)
+    assert b.counters["TcpExtSyncookiesRecv"] == 1
+    child = next(c for c in b.connections.values() if c.key[3] == 7003)
+    assert child.state is State.ESTABLISHED and child.snd_mss == 536  # no MSS option: 536

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from synack.scenarios import data, edges, failures, lifecycle
+from synack.scenarios import data, defences, edges, failures, lifecycle
 from synack.scenarios.registry import SCENARIOS, Options, Scenario, find
 
-__all__ = ["SCENARIOS", "Options", "Scenario", "data", "edges", "failures", "find", "lifecycle"]
+__all__ = [
+    "SCENARIOS",
+    "Options",
+    "Scenario",
+    "data",
+    "defences",
+    "edges",
+    "failures",
+    "find",
+    "lifecycle",
+]

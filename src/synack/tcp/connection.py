@@ -77,6 +77,16 @@ class ListenerHooks(Protocol):
     def child_failed(self, conn: Connection) -> None: ...
 
 
+def window_scale_for(config: TcpConfig) -> int:
+    """The shift we announce: the configured one, or the least that covers rmem."""
+    if config.wscale is not None:
+        return config.wscale
+    shift = 0
+    while (config.rmem >> shift) > MAX_WINDOW and shift < MAX_WSCALE:
+        shift += 1
+    return shift
+
+
 def _os_error(code: int) -> OSError:
     """The exception the standard socket module would raise for errno ``code``."""
     message = os.strerror(code)
@@ -224,10 +234,7 @@ class Connection:
         self.ooo: dict[int, tuple[bytes, bool]] = {}  # seq -> (data, FIN follows)
         self.peer_fin = False
         self.rcv_shut = False
-        self.rcv_wscale = 0 if config.wscale is None else config.wscale
-        if config.wscale is None:
-            while (config.rmem >> self.rcv_wscale) > MAX_WINDOW and self.rcv_wscale < MAX_WSCALE:
-                self.rcv_wscale += 1
+        self.rcv_wscale = window_scale_for(config)
 
         # Negotiated options.
         self.ws_ok = False
@@ -741,9 +748,19 @@ class Connection:
         )
 
     def _on_persist(self) -> None:
-        """Zero-window probe: a segment below the window that forces an ACK with the window."""
-        if self.snd_wnd > 0 or self.state not in SYNCHRONIZED:
+        """Zero-window probe: a segment below the window that forces an ACK with the window.
+
+        With a window open but too small for sender SWS avoidance to use, the same timer is
+        the override timeout of RFC 9293 3.8.6.2.1 (RFC 1122 4.2.3.4): send what fits, as
+        Linux's tcp_write_wakeup does, rather than wait for a window that may never grow
+        (the peer's buffer may have shrunk below half the largest window it offered).
+        """
+        if self.state not in SYNCHRONIZED:
             self.persist_backoff = 0
+            return
+        if self.snd_wnd > 0:
+            self.persist_backoff = 0
+            self._output(override=True)
             return
         if self.probes_out >= self.config.retries2:
             # Linux tcp_probe_timer: retries2 probes in a row went unanswered.
@@ -779,8 +796,12 @@ class Connection:
 
     # ------------------------------------------------------------------ output
 
-    def _output(self) -> None:
-        """Send new data (and the FIN) as far as the peer's window and cwnd allow."""
+    def _output(self, override: bool = False) -> None:
+        """Send new data (and the FIN) as far as the peer's window and cwnd allow.
+
+        ``override``: the SWS override timeout fired; a segment smaller than sender SWS
+        avoidance would wait for may go out if nothing is in flight.
+        """
         state = self.state
         if state not in SYNCHRONIZED or state is State.TIME_WAIT:
             return
@@ -803,8 +824,9 @@ class Connection:
                 n = min(available, window, mss)
                 if n < mss and n < available:
                     # Sender SWS avoidance: wait for a full segment unless nothing is in
-                    # flight and the window is at least half the largest seen.
-                    if in_flight > 0 or n < self.max_snd_wnd // 2:
+                    # flight and the window is at least half the largest seen (or the
+                    # override timeout fired).
+                    if in_flight > 0 or (n < self.max_snd_wnd // 2 and not override):
                         if in_flight == 0 and self.persist_at is None:
                             self.persist_at = self.now + self.rto.rto
                         break
@@ -840,9 +862,15 @@ class Connection:
         self._start_rtx()
 
     def _retransmit_first(self) -> None:
-        """Fast retransmit: resend the segment at SND.UNA only."""
+        """Fast retransmit: resend the segment at SND.UNA only.
+
+        Only bytes sent before (below SND.MAX) are resent: bytes never sent may lie
+        beyond the peer's window, and sending them here would not advance SND.MAX, so the
+        peer's ACK for them would look like an ACK of data not yet sent.
+        """
         offset = max(sq.diff(self.snd_una, self.snd_buf_seq), 0)
-        chunk = bytes(self.snd_buf[offset : offset + self.snd_mss])
+        size = min(self.snd_mss, max(sq.diff(self.snd_max, self.snd_una), 0))
+        chunk = bytes(self.snd_buf[offset : offset + size])
         flags = ACK
         end = sq.add(self.snd_una, len(chunk))
         if self.fin_queued and end == self.fin_seq and sq.gt(self.snd_max, end):
@@ -931,6 +959,34 @@ class Connection:
         if flags & SYN:
             self.passive = True
             self.accept_syn(seg)
+
+    def accept_cookie(
+        self, seg: TcpSegment, mss: int, peer_wscale: int | None, timestamps: bool
+    ) -> None:
+        """Rebuild the SYN_RCVD TCB a SYN cookie stood for, then process its third ACK.
+
+        The listener kept nothing: the ISS is SEG.ACK - 1, the IRS SEG.SEQ - 1, the MSS
+        came out of the cookie and the window scale out of the echoed timestamp. From
+        here on the ACK takes the ordinary path (SYN_RCVD -> ESTABLISHED, text, FIN).
+        """
+        self.passive = True
+        self.irs = sq.add(seg.seq, -1)
+        self.rcv_nxt = self.rcv_adv = self.rcv_up = seg.seq
+        if peer_wscale is not None and self.config.window_scaling:
+            self.ws_ok = True
+            self.snd_wscale = min(peer_wscale, MAX_WSCALE)
+        else:
+            self.rcv_wscale = 0
+        opts = seg.options
+        if timestamps and opts is not None and opts.timestamp is not None:
+            self.ts_ok = True
+            self.ts_recent = opts.timestamp[0]
+        self.snd_mss = max(min(mss, self.our_mss) - (12 if self.ts_ok else 0), 64)
+        self.cc = NewReno(self.snd_mss, self.config.initial_cwnd)
+        self.snd_nxt = self.snd_max = sq.add(self.iss, 1)  # as if our SYN,ACK had gone out
+        self.last_recv_us = self.now
+        self._set_state(State.SYN_RCVD, "syncookie")
+        self.segment_arrives(seg, self.now)
 
     def accept_syn(self, seg: TcpSegment) -> None:
         """Take a SYN as a passive opener: record the peer, answer SYN,ACK, SYN_RCVD."""

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from synack.tcp.events import Tracer
 
 
+#: How long after a SYN-queue overflow ACKs are still checked as cookies (Linux: 2 min).
+COOKIE_VALIDITY_US = 120_000_000
+
+
 class ListenerHost(Protocol):
     """What a listener needs from its stack."""
 
@@ -32,6 +36,10 @@ class ListenerHost(Protocol):
     def counters(self) -> dict[str, int]: ...
 
     def spawn_child(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> Connection: ...
+
+    def send_cookie_synack(self, key: ConnKey, seg: TcpSegment) -> None: ...
+
+    def accept_cookie(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> bool: ...
 
     def reply_rst(self, key: ConnKey, seg: TcpSegment) -> None: ...
 
@@ -48,6 +56,7 @@ class Listener:
         "config",
         "half_open",
         "host",
+        "last_overflow_us",
         "port",
         "reuseaddr",
         "state",
@@ -72,6 +81,7 @@ class Listener:
         self.half_open: dict[ConnKey, Connection] = {}
         self.reuseaddr = reuseaddr
         self.wake: Callable[[], None] | None = None
+        self.last_overflow_us: int | None = None  # when the SYN queue last overflowed
         self.state = State.CLOSED
         self._set_state(State.LISTEN, "listen")
 
@@ -94,6 +104,13 @@ class Listener:
         if flags & RST:
             return
         if flags & ACK:
+            # Perhaps the third ACK of a handshake we answered with a SYN cookie.
+            if (
+                not flags & SYN
+                and self._cookies_active()
+                and self.host.accept_cookie(self, key, seg)
+            ):
+                return
             self.host.reply_rst(key, seg)
             return
         if not flags & SYN or flags & FIN:
@@ -104,11 +121,30 @@ class Listener:
             counters["TcpExtListenOverflows"] += 1
             counters["TcpExtListenDrops"] += 1
             return
-        if len(self.half_open) >= self.config.max_syn_backlog:
+        cookies = self.config.syncookies
+        queue_full = len(self.half_open) >= self.config.max_syn_backlog
+        if cookies == 2 or (queue_full and cookies == 1):
+            # No state for this SYN: everything the third ACK needs is in our ISS.
+            if queue_full:
+                self.last_overflow_us = self.host.now
+                counters["TcpExtTCPReqQFullDoCookies"] += 1
+            self.host.send_cookie_synack(key, seg)
+            counters["TcpExtSyncookiesSent"] += 1
+            return
+        if queue_full:
+            counters["TcpExtTCPReqQFullDrop"] += 1
             counters["TcpExtListenDrops"] += 1
             return
         child = self.host.spawn_child(self, key, seg)
         self.half_open[key] = child
+
+    def _cookies_active(self) -> bool:
+        """Check ACKs as cookies always (syncookies=2) or within 2 minutes of an overflow."""
+        cookies = self.config.syncookies
+        if cookies == 2:
+            return True
+        last = self.last_overflow_us
+        return cookies == 1 and last is not None and self.host.now - last < COOKIE_VALIDITY_US
 
     def accept_queue_full(self) -> bool:
         """No room for one more established child (a backlog of 0 still admits one)."""

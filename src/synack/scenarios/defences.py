@@ -1,0 +1,43 @@
+"""Listener defences: S17 (SYN cookies). The SYN cache and floods come with their issue."""
+
+from __future__ import annotations
+
+from synack.scenarios.craft import segment_bytes
+from synack.scenarios.lifecycle import PORT, connected_pair
+from synack.scenarios.registry import Options, scenario
+from synack.scenarios.world import World
+from synack.tcp.config import LINUX
+from synack.wire.tcp import ACK, SYN, TcpOptions
+
+
+@scenario("S17", "syn-cookies", "cookies always: no state per SYN; valid ACKs connect, forged fail")
+def syn_cookies(opts: Options) -> World:
+    world = World(opts.seed, opts.link(), config_b=LINUX.with_changes(syncookies=2))
+    cli, conn, _ = connected_pair(world)  # a real client, answered with a cookie
+    cli.sendall(b"through a cookie")
+    assert conn.recv(100) == b"through a cookie"
+    conn.sendall(b"and back")
+    assert cli.recv(100) == b"and back"
+    b = world.hosts["B"]
+    a_addr, b_addr = world.address("A"), world.address("B")
+
+    def inject(packet: bytes) -> None:
+        world.net.inject(world.now + 1, "A", b, packet)
+        world.run(0.05)
+
+    def cookie_for(port: int) -> int:
+        synack = [r.segment for r in world.trace.segments if r.segment.dst_port == port]
+        return synack[-1].seq
+
+    # A SYN whose third ACK comes back at once: valid, even though A's stack (which never
+    # sent that SYN) also answers the SYN,ACK with a RST that the listener ignores.
+    inject(segment_bytes(a_addr, 7100, b_addr, PORT, 500, 0, SYN, options=TcpOptions(mss=1400)))
+    inject(segment_bytes(a_addr, 7100, b_addr, PORT, 501, cookie_for(7100) + 1, ACK))
+    # The same, but the ACK arrives three minutes late: the cookie has expired.
+    inject(segment_bytes(a_addr, 7101, b_addr, PORT, 900, 0, SYN, options=TcpOptions(mss=1400)))
+    world.run(180)
+    inject(segment_bytes(a_addr, 7101, b_addr, PORT, 901, cookie_for(7101) + 1, ACK))
+    # An ACK nobody answered with a cookie: forged.
+    inject(segment_bytes(a_addr, 7102, b_addr, PORT, 12345, 0xDEADBEEF, ACK))
+    world.run(1)
+    return world
