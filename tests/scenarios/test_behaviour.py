@@ -231,3 +231,19 @@ def test_cookies_only_after_the_syn_queue_overflows() -> None:
     assert b.counters["TcpExtSyncookiesRecv"] == 1
     child = next(c for c in b.connections.values() if c.key[3] == 7003)
     assert child.state is State.ESTABLISHED and child.snd_mss == 536  # no MSS option: 536
+
+
+def _connect_time_ms(name: str) -> float | None:
+    world = find(name).run(Options())
+    a = [s for s in world.trace.states if s.host == "A"]
+    start = next(s.time_us for s in a if s.new is State.SYN_SENT)
+    done = [s.time_us for s in a if s.new is State.ESTABLISHED]
+    return (done[0] - start) / 1000 if done else None
+
+
+def test_syn_flood_defended_by_cookies_and_not_without() -> None:
+    assert _connect_time_ms("syn-flood") == 20.0  # one round trip, flood or not
+    undefended = _connect_time_ms("syn-flood-undefended")
+    # Only when the spoofed half-open entries give up (1+2+4+8+16+32 = 63 s of SYN,ACK
+    # retransmissions) does a retransmitted SYN find room.
+    assert undefended is not None and undefended > 63_000

@@ -41,3 +41,41 @@ def syn_cookies(opts: Options) -> World:
     inject(segment_bytes(a_addr, 7102, b_addr, PORT, 12345, 0xDEADBEEF, ACK))
     world.run(1)
     return world
+
+
+def _flood(world: World, count: int, every_us: int) -> None:
+    """Spoofed SYNs from addresses that never answer (198.19.x.y: no host owns them)."""
+    b = world.hosts["B"]
+    for i in range(count):
+        src = f"198.19.{(i >> 8) & 0xFF}.{i & 0xFF}"
+        syn = segment_bytes(src, 1024 + i % 60000, world.address("B"), PORT, i * 7919, 0, SYN)
+        world.net.inject(world.now + 1 + i * every_us, "A", b, syn)
+
+
+def _flooded_connect(opts: Options, syncookies: int) -> World:
+    config = LINUX.with_changes(syncookies=syncookies, max_syn_backlog=128)
+    world = World(opts.seed, opts.link(), config_b=config)
+    srv = world.socket("B")
+    srv.bind((world.address("B"), PORT))
+    srv.listen(128)
+    _flood(world, 500, 1000)  # 1,000 SYNs per second for half a second
+    world.run(0.3)  # the half-open queue is full by now
+    cli = world.socket("A")
+    cli.settimeout(200)
+    try:
+        cli.connect((world.address("B"), PORT))
+        srv.accept()
+    except TimeoutError:
+        pass  # without defences the legitimate client may never get in
+    world.run(1)
+    return world
+
+
+@scenario("S16", "syn-flood", "spoofed SYNs fill the queue; with SYN cookies a client connects")
+def syn_flood(opts: Options) -> World:
+    return _flooded_connect(opts, syncookies=1)
+
+
+@scenario("S16", "syn-flood-undefended", "the same flood with syncookies=0: the client waits")
+def syn_flood_undefended(opts: Options) -> World:
+    return _flooded_connect(opts, syncookies=0)
