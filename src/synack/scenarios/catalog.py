@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synack.scenarios import data, defences, edges, failures, lifecycle
+from synack.scenarios import data, defences, edges, failures, lifecycle, transfer
 from synack.scenarios.registry import SCENARIOS, Options, Scenario, find
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "failures",
     "find",
     "lifecycle",
+    "transfer",
 ]

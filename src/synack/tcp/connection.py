@@ -440,7 +440,11 @@ class Connection:
         self.host.emit(self, segment, retransmission)
 
     def send_ack(self) -> None:
-        self._send(self.snd_nxt, ACK)
+        # SND.MAX, not SND.NXT: after a timeout SND.NXT goes back to resend, but the peer
+        # may hold everything up to SND.MAX already, and an ACK whose sequence number lies
+        # below its RCV.NXT is unacceptable and dropped unread (RFC 9293 3.10.7.4). RFC
+        # 9293's own SND.NXT never goes back; BSD's tcp_output uses snd_max here too.
+        self._send(self.snd_max, ACK)
 
     def _send_rst(self) -> None:
         flags = RST | ACK if self.config.rst_ack_on_abort else RST
@@ -1238,10 +1242,13 @@ class Connection:
             else:
                 self._fail(errno.ECONNREFUSED, "reset: refused")
             return
-        if state in (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSE_WAIT):
-            self._fail(errno.ECONNRESET, "reset")
+        if state is State.TIME_WAIT or (self.orphaned and state in (State.CLOSING, State.LAST_ACK)):
+            self._set_state(State.CLOSED, "reset")  # RFC 9293: quietly
             return
-        self._set_state(State.CLOSED, "reset")
+        # Including CLOSING and LAST-ACK when the user shut down writing but still holds
+        # the socket: our FIN (maybe data too) is unacknowledged, so, as Linux's tcp_reset
+        # does, report the reset, or the user would take a lost stream for a delivered one.
+        self._fail(errno.ECONNRESET, "reset")
 
     def _step_ack(self, seg: TcpSegment) -> bool:
         """Step 5: the ACK field; False when processing stops here."""
