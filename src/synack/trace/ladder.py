@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from synack.trace.recorder import SegmentRecord, StateRecord, Trace
+from synack.wire.tcp import ACK
 
 ARROW_WIDTH = 44
 
@@ -27,7 +28,7 @@ class _Row:
 def _label(rec: SegmentRecord, seq: int, ack: int) -> str:
     seg = rec.segment
     parts = [rec.flags or "-", f"seq={seq}"]
-    if seg.flags & 0x10:
+    if seg.flags & ACK:
         parts.append(f"ack={ack}")
     if seg.payload:
         parts.append(f"len={len(seg.payload)}")

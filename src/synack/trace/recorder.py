@@ -67,6 +67,9 @@ class Trace:
     segments: list[SegmentRecord] = field(default_factory=list)
     states: list[StateRecord] = field(default_factory=list)
     timers: list[TimerRecord] = field(default_factory=list)
+    _isn_cache: tuple[int, dict[tuple[str, int, int], int]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def state_path(self, host: str, port: int | None = None) -> list[State]:
         """The states one host went through (on one local port, if given), from the first."""
@@ -94,11 +97,26 @@ class Trace:
             return seg.seq
         return None
 
+    def _connection_isns(self) -> dict[tuple[str, int, int], int]:
+        """First SYN's sequence number per (host, local port, remote port), built once per
+        length of the segment list so that ladders of thousands of segments stay linear."""
+        cached = self._isn_cache
+        if cached is not None and cached[0] == len(self.segments):
+            return cached[1]
+        isns: dict[tuple[str, int, int], int] = {}
+        for rec in self.segments:
+            seg = rec.segment
+            if seg.flags & SYN:
+                isns.setdefault((rec.src, seg.src_port, seg.dst_port), seg.seq)
+        self._isn_cache = (len(self.segments), isns)
+        return isns
+
     def relative(self, rec: SegmentRecord) -> tuple[int, int]:
         """(seq, ack) of a segment relative to the ISNs of its own connection."""
         seg = rec.segment
-        own = self.isn(rec.src, seg.src_port, seg.dst_port)
-        peer = self.isn(rec.dst, seg.dst_port, seg.src_port) if rec.dst else None
+        isns = self._connection_isns()
+        own = isns.get((rec.src, seg.src_port, seg.dst_port))
+        peer = isns.get((rec.dst, seg.dst_port, seg.src_port)) if rec.dst else None
         rel_seq = (seg.seq - own) & 0xFFFFFFFF if own is not None else seg.seq
         rel_ack = (seg.ack - peer) & 0xFFFFFFFF if peer is not None and seg.ack else seg.ack
         return rel_seq, rel_ack
