@@ -448,7 +448,7 @@ class Connection:
 
     def _send_rst(self) -> None:
         flags = RST | ACK if self.config.rst_ack_on_abort else RST
-        self._send(self.snd_nxt, flags, options=None)
+        self._send(self.snd_max, flags, options=None)  # the peer may hold all we sent
 
     def _start_rtx(self) -> None:
         if self.rtx_at is None:
@@ -1399,7 +1399,7 @@ class Connection:
         if self.rcv_shut and self.orphaned:
             # Data for a socket the user closed: nobody will read it (Linux AbortOnData).
             self.host.counters["TcpExtTCPAbortOnData"] += 1
-            self._send(self.snd_nxt, RST | ACK if self.config.rst_ack_on_abort else RST)
+            self._send_rst()
             self._fail(errno.ECONNRESET, "abort: data after close")
             return
         seq = seg.seq
