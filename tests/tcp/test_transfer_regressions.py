@@ -83,3 +83,26 @@ def test_reset_after_shutdown_write_is_reported(state: str) -> None:
     assert conn.state is State.CLOSED
     assert isinstance(conn.error, ConnectionResetError)
     assert conn.error.errno == errno.ECONNRESET
+
+
+def test_timestamp_echo_gives_an_rtt_sample_after_a_retransmission() -> None:
+    """Karn's rule forbids timing a retransmitted segment, but with timestamps the echo
+    names the transmission it answers (RFC 7323 section 4), so the backed-off RTO comes
+    back down as soon as the retransmission is acknowledged, instead of ratcheting up."""
+    from synack.scenarios.craft import decode
+    from synack.scenarios.lifecycle import connected_pair
+    from synack.scenarios.world import World
+    from synack.sim.link import LinkConfig
+
+    world = World(seed=3, link=LinkConfig(delay_us=50_000))
+    cli, conn, _ = connected_pair(world)
+    world.run(1)
+    world.net.drop(lambda src, dst, p: src == "A" and bool((s := decode(p)) and s.payload))
+    cli.sendall(b"x" * 100)
+    a = cli.connection
+    assert a is not None and a.ts_ok
+    world.net.run_until(lambda: a.rto.backoff > 0)  # the RTO fired: backed off
+    assert conn.recv(200) == b"x" * 100  # the retransmission got through
+    world.run(1)
+    assert a.rto.backoff == 0
+    assert a.rto.srtt is not None and 90_000 <= a.rto.srtt <= 110_000  # RTT 100 ms

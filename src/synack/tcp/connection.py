@@ -939,7 +939,7 @@ class Connection:
             self.ts_recent = opts.timestamp[0]
         self.last_recv_us = self.now
         if acked:
-            self._ack_advances(ack)
+            self._ack_advances(ack, seg)
             self._on_new_ack(acked, ack)
         self.snd_wl1, self.snd_wl2 = seg.seq, ack
         if size:
@@ -1065,7 +1065,7 @@ class Connection:
         self.last_recv_us = self.now
         self._take_syn_options(seg)
         if flags & ACK:
-            self._ack_advances(seg.ack)
+            self._ack_advances(seg.ack, seg)
         self.snd_wnd = seg.window  # never scaled in a SYN
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
@@ -1260,7 +1260,7 @@ class Connection:
                     self._accept_queue_overflow(ack)
                     return False
                 self._set_state(State.ESTABLISHED, "ack")
-                self._ack_advances(ack)
+                self._ack_advances(ack, seg)
                 self.rto.handshake_done()
                 self.snd_wnd = seg.window << self.snd_wscale
                 self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
@@ -1280,7 +1280,7 @@ class Connection:
         window = seg.window << self.snd_wscale
         if sq.gt(ack, self.snd_una):
             acked = sq.diff(ack, self.snd_una)
-            self._ack_advances(ack)
+            self._ack_advances(ack, seg)
             self._on_new_ack(acked, ack)
         elif (
             ack == self.snd_una
@@ -1321,17 +1321,30 @@ class Connection:
             self._send(ack, RST, options=None)
             self._fail(errno.ECONNABORTED, "abort: accept queue full")
 
-    def _ack_advances(self, ack: int) -> None:
-        """SND.UNA moves to ``ack``: free acknowledged bytes, sample RTT, re-arm RTO."""
+    def _ack_advances(self, ack: int, seg: TcpSegment | None = None) -> None:
+        """SND.UNA moves to ``ack``: free acknowledged bytes, sample RTT, re-arm RTO.
+
+        RTT samples come from the one timed segment (Karn's rule: never a retransmitted
+        one) or, when none is timed, from the timestamp the ACK echoes (RFC 7323 section
+        4): the echo names the transmission it answers, so a retransmission is no
+        ambiguity, and a backed-off RTO recovers after losses instead of ratcheting up.
+        """
         data_end = sq.add(self.snd_buf_seq, len(self.snd_buf))
         upto = ack if sq.le(ack, data_end) else data_end
         freed = sq.diff(upto, self.snd_buf_seq)
         if freed > 0:
             del self.snd_buf[:freed]
             self.snd_buf_seq = upto
-        if self.rtt_seq is not None and sq.gt(ack, self.rtt_seq):
-            self.rto.sample(self.now - self.rtt_start)
-            self.rtt_seq = None
+        if self.rtt_seq is not None:
+            if sq.gt(ack, self.rtt_seq):
+                self.rto.sample(self.now - self.rtt_start)
+                self.rtt_seq = None
+        elif self.ts_ok and seg is not None:
+            opts = seg.options
+            if opts is not None and opts.timestamp is not None and opts.timestamp[1]:
+                elapsed_ms = (self._ts_now() - opts.timestamp[1]) & sq.MASK
+                if elapsed_ms * MILLISECOND <= self.rto.rto_max:  # else a stale or bogus echo
+                    self.rto.sample(max(elapsed_ms, 1) * MILLISECOND)
         self.snd_una = ack
         if sq.lt(self.snd_nxt, ack):
             self.snd_nxt = ack
