@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import goodput
 import sim_workloads as wl
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small runs; write nothing")
     parser.add_argument("--profile", action="store_true", help="cProfile one bulk transfer")
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument(
+        "--no-goodput", action="store_true", help="skip the goodput table (bench/goodput.py)"
+    )
     args = parser.parse_args(argv)
 
     size = 5 * wl.MB if args.quick else BULK_BYTES
@@ -203,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(report)
         if not args.quick:
             (RESULTS / "sim_profile.txt").write_text(report)
+    if not args.no_goodput:
+        print()
+        goodput.main(["--quick"] if args.quick else [])
     return 0
 
 
