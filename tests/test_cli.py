@@ -111,3 +111,27 @@ def test_demo_nstat_lists_every_counter(capsys: pytest.CaptureFixture[str]) -> N
     assert set(STANDARD_COUNTERS) <= set(b)
     a = dict(line.split() for line in _section(out, "host A: nstat -az")[1:])
     assert a["TcpAttemptFails"] == "1"
+
+
+def test_demo_draws_svg_and_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    svg, html = tmp_path / "life.svg", tmp_path / "life.html"
+    assert main(["demo", "life", "--svg", str(svg), "--html", str(html)]) == 0
+    out = capsys.readouterr().out
+    assert f"ladder written to {svg}" in out and f"ladder written to {html}" in out
+    root = ET.fromstring(svg.read_text(encoding="utf-8"))
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "SYN seq=0" in "".join(root.itertext())
+    page = html.read_text(encoding="utf-8")
+    assert "<svg" in page and "DEMO life" in page and "http:" not in page
+
+
+@pytest.mark.parametrize("option", ["--svg", "--html"])
+def test_demo_drawing_to_an_unwritable_place_is_a_clear_error(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", option, str(tmp_path / "no" / "such" / "dir.svg")]) == 2
+    captured = capsys.readouterr()
+    assert "cannot write" in captured.err
+    assert captured.out == ""  # refused before the scenario ran

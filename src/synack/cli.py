@@ -26,11 +26,13 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         return 2
-    if args.pcap is not None:
+    for path in (args.pcap, args.svg, args.html):
+        if path is None:
+            continue
         try:  # fail here, not half way through the scenario
-            open(args.pcap, "wb").close()
+            open(path, "wb").close()
         except OSError as exc:
-            print(f"cannot write {args.pcap}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     opts = Options(seed=args.seed, delay_ms=args.delay, loss=args.loss)
     print(f"{sc.ident} {sc.name}: {sc.summary}")
@@ -77,6 +79,7 @@ def _demo(args: argparse.Namespace) -> int:
         print()
         for host in ("A", "B"):
             print(state_summary(world.trace, host))
+        _write_drawings(args, world, f"{sc.ident} {sc.name}: {sc.summary}")
     if args.at is None:
         print(_views(args, world), end="")
     elif snapshots:
@@ -87,6 +90,20 @@ def _demo(args: argparse.Namespace) -> int:
     for pcap in pcaps:
         print(f"\n{pcap.packets} packets written to {pcap.path} (raw IP, pcap)")
     return status
+
+
+def _write_drawings(args: argparse.Namespace, world: World, title: str) -> None:
+    """The ladder as --svg and --html files, if asked for."""
+    from synack.trace.ladder_svg import render_html, render_svg
+
+    if args.svg is not None:
+        with open(args.svg, "w", encoding="utf-8") as f:
+            f.write(render_svg(world.trace))
+        print(f"\nladder written to {args.svg} (SVG)")
+    if args.html is not None:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(render_html(world.trace, title=title))
+        print(f"\nladder written to {args.html} (HTML page)")
 
 
 def _views(args: argparse.Namespace, world: World, at_us: int | None = None) -> str:
@@ -118,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--delay", type=float, default=10.0, help="one-way delay in ms")
     demo.add_argument("--seed", type=int, default=0, help="seed that makes the run repeatable")
     demo.add_argument("--pcap", metavar="FILE", help="write every packet, as sent, to a pcap file")
+    demo.add_argument("--svg", metavar="FILE", help="also draw the ladder as an SVG file")
+    demo.add_argument(
+        "--html", metavar="FILE", help="also draw the ladder as a self-contained HTML page"
+    )
     demo.add_argument(
         "--ss", action="store_true", help="show each host's sockets at the end, like ss -tan"
     )
