@@ -264,8 +264,8 @@ and well below it at 1 % / 1 ms and at 5 % loss, where much of the time goes int
 retransmission timeouts (RTO column; each at least rto_min = 200 ms) that the model
 does not count; the 1 ms cells suffer most because a 200 ms RTO is 200 RTTs there.
 
-**The loss-free cells at 20 and 100 ms are the worst result**: 16 % and under 1 % of
-the link (at 100 ms worse than with 0.1 % loss). With nothing to end slow start early,
+**The loss-free cells at 20 and 100 ms are the worst result**: about 11 % and 1 % of
+the link. With nothing to end slow start early,
 cwnd overshoots the BDP plus the one-BDP queue and a whole burst of segments is
 tail-dropped. What follows is where synack falls short of Linux, checked in
 src/synack/tcp/:
@@ -275,20 +275,18 @@ src/synack/tcp/:
   burst of hundreds of drops takes hundreds of RTTs; each partial ACK re-arms the RTO,
   so no timeout ends it early.
 - Unbounded window inflation during recovery: every duplicate ACK adds an MSS
-  (`NewReno.inflate`), so cwnd climbs to the 8 MB receive window and the sender keeps
-  sending new data past the holes;
-- the receiver keeps at most 256 out-of-order segments (`MAX_OOO_SEGMENTS`), so most of
-  that new data is thrown away and has to be sent again (the thousands of
-  retransmissions in those rows); Linux bounds its out-of-order queue by rcvbuf memory,
-  not by a segment count.
+  (`NewReno.inflate`), so cwnd climbs to the receive window and the sender keeps sending
+  new data past the holes. The receiver now keeps that data (its out-of-order queue is
+  bounded by the receive buffer, one entry per 512 bytes of it at most), so little is
+  sent twice, but the holes are still repaired one per round trip.
 - After an RTO the sender goes back N (`_on_rtx_timeout`: SND.NXT = SND.UNA) and
   resends from the first unacknowledged byte in slow start from one segment, including
   what the receiver already holds (it jumps ahead only when a cumulative ACK covers the
   held data); Linux with SACK retransmits only the holes it marked lost.
 - No HyStart (or any slow-start exit other than loss) and no ABC: slow start grows by
   one MSS per ACK (`NewReno.on_ack`), i.e. x1.5 per RTT with delayed ACKs.
-- RTT: one timed segment per flight (`rtt_seq`, Karn's rule) although timestamps are
-  negotiated: TSecr is never used for RTT samples, and none are taken during recovery.
+- RTT: one timed segment per flight (`rtt_seq`, Karn's rule); the timestamp echo is used
+  only when no segment is timed (after a retransmission), not on every ACK as Linux does.
 - No RACK-TLP or early retransmit: a loss in the last segments of a flight, or with
   fewer than three segments after it, waits for the RTO.
 - Loss applies to ACKs as well (both directions share the LinkConfig).

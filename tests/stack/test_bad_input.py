@@ -164,6 +164,7 @@ def check_connection(conn: Connection) -> None:
     assert len(conn.ooo) <= MAX_OOO_SEGMENTS, f"{len(conn.ooo)} out-of-order segments kept"
     # Overlapping out-of-order segments must not pin more memory than the buffer holds.
     held = sum(len(data) for data, _ in conn.ooo.values())
+    assert held == conn.ooo_bytes, "ooo_bytes out of step with the queue"
     assert held <= conn.rcv_capacity, f"{held} out-of-order bytes > buffer {conn.rcv_capacity}"
     assert conn.rcv_wnd >= 0
     assert 0 <= conn.snd_wnd < 1 << 31 and 0 <= conn.snd_wscale <= 14

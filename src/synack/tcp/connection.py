@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 MAX_WSCALE = 14
 #: Largest number of out-of-order segments kept; beyond it new ones are dropped.
 MAX_OOO_SEGMENTS = 256
+#: ...or one per this many bytes of receive buffer, if that allows more.
+OOO_BYTES_PER_SEGMENT = 512
 #: Largest advertised window before scaling.
 MAX_WINDOW = 0xFFFF
 
@@ -140,6 +142,7 @@ class Connection:
         "nodelay",
         "now",
         "ooo",
+        "ooo_bytes",
         "orphaned",
         "our_mss",
         "passive",
@@ -232,6 +235,7 @@ class Connection:
         self.rcv_up = 0
         self.urgent_mark: int | None = None
         self.ooo: dict[int, tuple[bytes, bool]] = {}  # seq -> (data, FIN follows)
+        self.ooo_bytes = 0  # payload bytes held in ooo
         self.peer_fin = False
         self.rcv_shut = False
         self.rcv_wscale = window_scale_for(config)
@@ -1438,42 +1442,70 @@ class Connection:
                 self._schedule_ack(len(payload))
             self._notify()
         else:
-            if len(self.ooo) < MAX_OOO_SEGMENTS and self._ooo_fits(seq, len(payload)):
+            if self._ooo_fits(seq, len(payload)):
+                old = self.ooo.get(seq)
+                if old is not None:
+                    self.ooo_bytes -= len(old[0])
                 self.ooo[seq] = (bytes(payload), fin)
+                self.ooo_bytes += len(payload)
             seg.flags &= ~FIN  # processed when the hole fills
             self._ack_now = True  # duplicate ACK tells the sender about the hole
 
     def _ooo_fits(self, seq: int, size: int) -> bool:
         """Out-of-order data counts against the receive buffer when it arrives (as on
-        Linux), so overlapping segments cannot pile up more than rcv_capacity bytes."""
-        held = len(self.rcv_buf) + size
-        for start, (data, _) in self.ooo.items():
-            if start != seq:  # an entry at seq is replaced
-                held += len(data)
+        Linux), so overlapping segments cannot pile up more than rcv_capacity bytes; the
+        number of entries is bounded too (tiny segments cost more than their bytes)."""
+        replaced = self.ooo.get(seq)
+        if replaced is None:
+            cap = max(MAX_OOO_SEGMENTS, self.rcv_capacity // OOO_BYTES_PER_SEGMENT)
+            if len(self.ooo) >= cap:
+                return False
+        held = len(self.rcv_buf) + self.ooo_bytes + size
+        if replaced is not None:
+            held -= len(replaced[0])
         return held <= self.rcv_capacity
 
     def _drain_ooo(self) -> None:
-        progressed = True
-        while progressed and self.ooo:
-            progressed = False
-            for start in list(self.ooo):
-                data, fin = self.ooo[start]
-                end = sq.add(start, len(data))
-                if sq.le(end, self.rcv_nxt):
-                    del self.ooo[start]
-                    if fin and end == self.rcv_nxt and not self.peer_fin:
-                        self._receive_fin()
-                    continue
-                if sq.le(start, self.rcv_nxt):
-                    del self.ooo[start]
-                    fresh = data[sq.diff(self.rcv_nxt, start) :]
-                    self.rcv_buf += fresh
-                    self.rcv_nxt = sq.add(self.rcv_nxt, len(fresh))
-                    progressed = True
-                    if fin:
-                        self._receive_fin()
-                        self.ooo.clear()
-                        return
+        """Deliver what the hole's filling made in order: entries are keyed by their first
+        sequence number, so the common case (the next one starts exactly at RCV.NXT) is a
+        dictionary lookup; only when none does is the queue scanned for overlaps."""
+        ooo = self.ooo
+        while ooo:
+            entry = ooo.pop(self.rcv_nxt, None)
+            if entry is None:
+                if not self._drain_overlapping():
+                    return
+                continue
+            data, fin = entry
+            self.ooo_bytes -= len(data)
+            self.rcv_buf += data
+            self.rcv_nxt = sq.add(self.rcv_nxt, len(data))
+            if fin:
+                self._receive_fin()
+                ooo.clear()
+                self.ooo_bytes = 0
+                return
+
+    def _drain_overlapping(self) -> bool:
+        """One pass over entries that start before RCV.NXT: drop the stale, deliver the
+        new tail of one that straddles it. True if RCV.NXT moved."""
+        nxt = self.rcv_nxt
+        for start in list(self.ooo):
+            if not sq.lt(start, nxt):
+                continue
+            data, fin = self.ooo.pop(start)
+            self.ooo_bytes -= len(data)
+            end = sq.add(start, len(data))
+            if sq.gt(end, nxt):
+                self.ooo[nxt] = (data[sq.diff(nxt, start) :], fin)  # the new part
+                self.ooo_bytes += sq.diff(end, nxt)
+                return True
+            if fin and end == nxt and not self.peer_fin:
+                self._receive_fin()
+                self.ooo.clear()
+                self.ooo_bytes = 0
+                return False
+        return False
 
     def _schedule_ack(self, length: int) -> None:
         """Delayed ACK: every second full segment at once, otherwise within delack_min."""
