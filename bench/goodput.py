@@ -37,7 +37,6 @@ from pathlib import Path
 
 import sim_workloads as wl
 
-from synack.api.socket import Socket
 from synack.scenarios.world import World
 from synack.sim.link import LinkConfig
 from synack.tcp.config import LINUX
@@ -122,7 +121,7 @@ def run_cell(
     sender = world.socket("A")
     sender.connect((world.address("B"), PORT))  # blocking: the first SYN leaves at t0
     receiver, _ = srv.accept()
-    digest, received = _pump(world, sender, receiver, payload, deadline)
+    digest, received = wl.pump(world, sender, receiver, payload, deadline)
     cpu = time.process_time() - start_cpu
     virtual = (world.now - t0) / 1e6
     total = len(payload)
@@ -153,49 +152,6 @@ def run_cell(
         mathis_Mbps=None if loss <= 0 else round(mathis_mbps(loss, rtt_ms) or 0.0, 3),
         seed=seed,
     )
-
-
-def _pump(
-    world: World, sender: Socket, receiver: Socket, payload: bytes, deadline: int
-) -> tuple[bytes, int]:
-    """Like sim_workloads._pump (event-driven, non-blocking), but stops at ``deadline``."""
-    sender.setblocking(False)
-    receiver.setblocking(False)
-    sconn, rconn = sender.connection, receiver.connection
-    assert sconn is not None and rconn is not None
-    total = len(payload)
-    view = memoryview(payload)
-    hasher = hashlib.sha256()
-    sent = received = 0
-    read_mark = max(rconn.rcv_capacity // 4, 1)
-    write_mark = max(sconn.snd_capacity // 2, 1)
-    run_until = world.net.run_until
-
-    def ready() -> bool:
-        want = total - received
-        if len(rconn.rcv_buf) >= (read_mark if want > read_mark else want):
-            return True
-        if rconn.at_eof or rconn.error is not None:
-            return True
-        return sent < total and sconn.send_space() >= write_mark
-
-    while received < total:
-        if sent < total and sconn.send_space():
-            sent += sender.send(view[sent:])
-        try:
-            piece = receiver.recv(1 << 22)
-        except BlockingIOError:
-            left = deadline - world.now
-            if left <= 0 or not run_until(ready, timeout_us=left):
-                if world.now >= deadline:
-                    break  # capped: the caller reports it
-                raise RuntimeError(f"transfer stalled at {received} of {total} bytes") from None
-            continue
-        if not piece:
-            break
-        hasher.update(piece)
-        received += len(piece)
-    return hasher.digest(), received
 
 
 def _fmt(value: float | None, spec: str, empty: str = "-") -> str:

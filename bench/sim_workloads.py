@@ -85,7 +85,7 @@ def bulk_transfer(payload: bytes, seed: int = 0, link: LinkConfig = LINK) -> Res
     virtual_before = world.now
 
     start = time.process_time()
-    digest, received = _pump(world, sender, receiver, payload)
+    digest, received = pump(world, sender, receiver, payload)
     cpu = time.process_time() - start
 
     if received != len(payload) or digest != expected:
@@ -105,8 +105,14 @@ def bulk_transfer(payload: bytes, seed: int = 0, link: LinkConfig = LINK) -> Res
     return result
 
 
-def _pump(world: World, sender: Socket, receiver: Socket, payload: bytes) -> tuple[bytes, int]:
-    """The measured loop of `bulk_transfer`: returns (digest of what arrived, its length)."""
+def pump(
+    world: World, sender: Socket, receiver: Socket, payload: bytes, deadline: int | None = None
+) -> tuple[bytes, int]:
+    """Move ``payload`` event by event (non-blocking): (digest of what arrived, its length).
+
+    Without ``deadline`` a stall of 10 virtual seconds is an error; with one, the transfer
+    stops at that virtual time and the caller reports it as capped.
+    """
     sender.setblocking(False)
     receiver.setblocking(False)
     sconn, rconn = sender.connection, receiver.connection
@@ -135,10 +141,11 @@ def _pump(world: World, sender: Socket, receiver: Socket, payload: bytes) -> tup
         try:
             piece = receiver.recv(1 << 22)
         except BlockingIOError:
-            if not run_until(ready, timeout_us=10_000_000):
-                raise RuntimeError(
-                    f"bulk transfer stalled at {received} of {total} bytes"
-                ) from None
+            wait = 10_000_000 if deadline is None else deadline - world.now
+            if wait <= 0 or not run_until(ready, timeout_us=wait):
+                if deadline is not None and world.now >= deadline:
+                    break  # capped: the caller reports it
+                raise RuntimeError(f"transfer stalled at {received} of {total} bytes") from None
             continue
         if not piece:
             break  # early end of stream: reported by the caller
