@@ -285,14 +285,8 @@ class Stack:
         )
         if not (sq.gt(seg.seq, conn.rcv_nxt) or newer_ts):
             return False
-        full = listener.accept_queue_full()
-        if full or len(listener.half_open) >= listener.config.max_syn_backlog:
-            # No room for another child: drop the SYN as the listener would (the peer will
-            # send it again) and keep the TIME-WAIT meanwhile.
-            if full:
-                self.counters["TcpExtListenOverflows"] += 1
-            self.counters["TcpExtListenDrops"] += 1
-            return True
+        if not listener.admits_reopen():
+            return True  # dropped; the TIME-WAIT stays meanwhile
         iss = sq.add(conn.snd_nxt, 65535 + 2)  # far above anything the old one sent
         self.release(conn)
         conn.heap_at = None

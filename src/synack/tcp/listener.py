@@ -116,10 +116,7 @@ class Listener:
         if not flags & SYN or flags & FIN:
             return  # SYN+FIN is nonsense (a scan or an attack); Linux discards it too
         counters = self.host.counters
-        if self.accept_queue_full():
-            # Linux drops SYNs while the accept queue is full.
-            counters["TcpExtListenOverflows"] += 1
-            counters["TcpExtListenDrops"] += 1
+        if self._drop_for_full_accept_queue():
             return
         cookies = self.config.syncookies
         queue_full = len(self.half_open) >= self.config.max_syn_backlog
@@ -145,6 +142,26 @@ class Listener:
             return True
         last = self.last_overflow_us
         return cookies == 1 and last is not None and self.host.now - last < COOKIE_VALIDITY_US
+
+    def admits_reopen(self) -> bool:
+        """May a SYN reopen a TIME-WAIT pair (RFC 6191)? Admitted like any SYN, except that
+        no cookie can stand in: its ACK would meet the TIME-WAIT entry, not the listener.
+        A refused SYN is dropped and counted; the peer sends it again."""
+        if self._drop_for_full_accept_queue():
+            return False
+        if len(self.half_open) >= self.config.max_syn_backlog:
+            self.host.counters["TcpExtTCPReqQFullDrop"] += 1
+            self.host.counters["TcpExtListenDrops"] += 1
+            return False
+        return True
+
+    def _drop_for_full_accept_queue(self) -> bool:
+        """Linux drops SYNs while the accept queue is full; True (and counted) if so."""
+        if not self.accept_queue_full():
+            return False
+        self.host.counters["TcpExtListenOverflows"] += 1
+        self.host.counters["TcpExtListenDrops"] += 1
+        return True
 
     def accept_queue_full(self) -> bool:
         """No room for one more established child (a backlog of 0 still admits one)."""
