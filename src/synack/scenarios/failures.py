@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import struct
 
-from synack.api.socket import IPPROTO_TCP, SO_KEEPALIVE, SO_LINGER, SOL_SOCKET, TCP_KEEPIDLE
+from synack.api.socket import (
+    IPPROTO_TCP,
+    SHUT_WR,
+    SO_KEEPALIVE,
+    SO_LINGER,
+    SOL_SOCKET,
+    TCP_KEEPIDLE,
+    TCP_USER_TIMEOUT,
+)
 from synack.scenarios.lifecycle import PORT, connected_pair, serve
 from synack.scenarios.registry import Options, scenario
 from synack.scenarios.world import World
@@ -110,8 +118,6 @@ def fin_wait_2_timeout(opts: Options) -> World:
 
 @scenario("S15", "fin-wait-2-shutdown", "after shutdown(SHUT_WR) only, FIN_WAIT_2 stays")
 def fin_wait_2_shutdown(opts: Options) -> World:
-    from synack.api.socket import SHUT_WR
-
     world = World(opts.seed, opts.link())
     cli, _conn, _ = connected_pair(world)
     world.run(1)
@@ -120,26 +126,24 @@ def fin_wait_2_shutdown(opts: Options) -> World:
     return world
 
 
-@scenario("X03", "user-timeout", "TCP_USER_TIMEOUT: unacknowledged data for 5 s ends it")
-def user_timeout(opts: Options) -> World:
-    from synack.api.socket import TCP_USER_TIMEOUT
-
+def _send_into_the_void(opts: Options, user_timeout_ms: int | None) -> World:
+    """The peer vanishes; we send: retransmission, then ETIMEDOUT (by which limit?)."""
     world = World(opts.seed, opts.link())
     cli, _conn, _ = connected_pair(world)
-    cli.setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, 5000)
+    if user_timeout_ms is not None:
+        cli.setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, user_timeout_ms)
     world.run(1)
     world.crash("B")
     cli.sendall(b"into the void")
     _expect(TimeoutError, lambda: cli.recv(100))
     return world
+
+
+@scenario("X03", "user-timeout", "TCP_USER_TIMEOUT: unacknowledged data for 5 s ends it")
+def user_timeout(opts: Options) -> World:
+    return _send_into_the_void(opts, user_timeout_ms=5000)
 
 
 @scenario("X04", "data-timeout", "a silent peer: data retransmitted retries2 times, then ETIMEDOUT")
 def data_timeout(opts: Options) -> World:
-    world = World(opts.seed, opts.link())
-    cli, _conn, _ = connected_pair(world)
-    world.run(1)
-    world.crash("B")
-    cli.sendall(b"into the void")
-    _expect(TimeoutError, lambda: cli.recv(100))
-    return world
+    return _send_into_the_void(opts, user_timeout_ms=None)
