@@ -8,6 +8,7 @@ arrived, however many virtual seconds that takes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 from synack.sim.host import Host
@@ -32,7 +33,17 @@ class Driver(Protocol):
         """After a user call: send what the stack queued and re-arm its timer."""
 
     def wait(self, ready: Callable[[], bool], timeout_us: int | None) -> bool:
-        """Run until ``ready()`` holds (True) or the timeout passes (False)."""
+        """Run until ``ready()`` holds (True) or the timeout passes (False).
+
+        Called with ``guard()`` held; a threaded driver releases it while it waits.
+        """
+
+    def guard(self) -> AbstractContextManager[object]:
+        """Hold the stack for one user call.
+
+        The stack is not thread-safe: where it runs on another thread (a TUN device's
+        event loop) this is that thread's lock; on the simulated network it is a no-op.
+        """
 
 
 class SimDriver:
@@ -49,6 +60,9 @@ class SimDriver:
         stack = self.host.stack
         assert isinstance(stack, Stack)
         return stack
+
+    def guard(self) -> AbstractContextManager[object]:
+        return nullcontext()
 
     def sync(self) -> None:
         self.stack.now = self.network.now
