@@ -7,6 +7,7 @@ arrived, however many virtual seconds that takes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
@@ -44,6 +45,35 @@ class Driver(Protocol):
         The stack is not thread-safe: where it runs on another thread (a TUN device's
         event loop) this is that thread's lock; on the simulated network it is a no-op.
         """
+
+
+class AsyncDriver(Driver, Protocol):
+    """A driver whose stack runs on an asyncio event loop (what ``synack.asyncio`` needs).
+
+    Connection and listener ``wake`` callbacks fire on the thread that runs the stack;
+    code reacting to them schedules its work on ``loop``.
+    """
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+
+_default: Driver | None = None
+
+
+def set_default_driver(driver: Driver | None) -> None:
+    """The driver that ``synack.socket`` and ``synack.asyncio`` use when given none."""
+    global _default
+    _default = driver
+
+
+def default_driver() -> Driver:
+    if _default is None:
+        raise RuntimeError(
+            "no synack driver: pass driver=..., or call synack.api.driver.set_default_driver()"
+            " (synack.tun.open_tun() and the simulated network's drivers provide one)"
+        )
+    return _default
 
 
 class SimDriver:
