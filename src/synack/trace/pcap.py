@@ -1,4 +1,4 @@
-"""What the simulated network carried, as a pcap file for Wireshark, tshark or tcpdump.
+"""What a network carried (simulated or a TUN device), as a pcap file for Wireshark.
 
 The file is the classic libpcap format (https://www.tcpdump.org/manpages/pcap-savefile.5.html,
 IETF draft-ietf-opsawg-pcap): a 24-byte global header, then per packet a 16-byte record
@@ -58,25 +58,24 @@ def record(time_us: int, packet: bytes, snaplen: int = SNAPLEN) -> bytes:
     return _RECORD_HEADER.pack(seconds, micros, len(captured), len(packet)) + captured
 
 
-class PcapRecorder:
-    """Write every packet a simulated network carries to ``path``, in send order.
+class PcapFile:
+    """A pcap file being written: packets go in with their time, in the order given.
 
-    Attaches itself with ``network.observe`` on construction, so build it before the
-    traffic starts. Use it as a context manager, or call `close` when the run is over
-    (records are buffered: `flush` makes what was carried so far readable by others).
+    Use it as a context manager, or call `close` at the end (records are buffered:
+    `flush` makes what was written so far readable by others).
     """
 
-    def __init__(self, network: Network, path: str | Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.packets = 0
         self._file: BinaryIO | None = self.path.open("wb")
         self._file.write(global_header())
-        network.observe(self._on_packet)
 
-    def _on_packet(self, event: PacketEvent) -> None:
-        if self._file is None or event.fate == DUPLICATE:
+    def write(self, time_us: int, packet: bytes) -> None:
+        """Add one packet; ignored once the file is closed."""
+        if self._file is None:
             return
-        self._file.write(record(event.sent_us, event.packet))
+        self._file.write(record(time_us, packet))
         self.packets += 1
 
     @property
@@ -93,7 +92,7 @@ class PcapRecorder:
             self._file.close()
             self._file = None
 
-    def __enter__(self) -> PcapRecorder:
+    def __enter__(self) -> PcapFile:
         return self
 
     def __exit__(
@@ -106,4 +105,20 @@ class PcapRecorder:
 
     def __repr__(self) -> str:
         state = "closed" if self._file is None else "open"
-        return f"<PcapRecorder {str(self.path)!r} {self.packets} packets, {state}>"
+        return f"<{type(self).__name__} {str(self.path)!r} {self.packets} packets, {state}>"
+
+
+class PcapRecorder(PcapFile):
+    """Write every packet a simulated network carries to ``path``, in send order.
+
+    Attaches itself with ``network.observe`` on construction, so build it before the
+    traffic starts.
+    """
+
+    def __init__(self, network: Network, path: str | Path) -> None:
+        super().__init__(path)
+        network.observe(self._on_packet)
+
+    def _on_packet(self, event: PacketEvent) -> None:
+        if event.fate != DUPLICATE:
+            self.write(event.sent_us, event.packet)
