@@ -185,3 +185,127 @@ def test_options_read_back_as_set(world: World) -> None:
     assert cli.fileno() >= 0
     cli.close()
     assert cli.fileno() == -1
+
+
+# ---------------------------------------------------------------- misuse, as the std module
+
+
+def test_send_on_closed_socket_is_ebadf(world: World) -> None:
+    cli, _conn, _ = connected_pair(world)
+    cli.close()
+    with pytest.raises(OSError) as info:
+        cli.send(b"x")
+    assert info.value.errno == errno.EBADF
+    with pytest.raises(OSError) as again:
+        cli.sendall(b"x")
+    assert again.value.errno == errno.EBADF
+
+
+def test_connect_twice_is_eisconn(world: World) -> None:
+    cli, _conn, _ = connected_pair(world)
+    with pytest.raises(OSError) as info:
+        cli.connect(("198.18.0.2", PORT))
+    assert info.value.errno == errno.EISCONN
+    cli.shutdown(SHUT_WR)  # still connected while closing, as on Linux
+    assert cli.connect_ex(("198.18.0.2", PORT)) == errno.EISCONN
+
+
+def test_bind_to_an_address_the_host_does_not_own_is_eaddrnotavail(world: World) -> None:
+    sock = world.socket("A")
+    with pytest.raises(OSError) as info:
+        sock.bind(("198.18.0.2", 5000))  # B's address, not A's
+    assert info.value.errno == errno.EADDRNOTAVAIL
+    sock.bind(("198.18.0.1", 5000))  # the failed bind left the socket usable
+    assert sock.getsockname() == ("198.18.0.1", 5000)
+
+
+def test_unconnected_socket_calls_are_enotconn(world: World) -> None:
+    sock = world.socket("A")
+    for call in (lambda: sock.recv(1), lambda: sock.getpeername(), lambda: sock.shutdown(0)):
+        with pytest.raises(OSError) as info:
+            call()
+        assert info.value.errno == errno.ENOTCONN
+    with pytest.raises(BrokenPipeError):  # what Linux says to send() here
+        sock.send(b"x")
+
+
+# ---------------------------------------------------------------- makefile
+
+
+def test_makefile_reads_and_writes_lines(world: World) -> None:
+    cli, conn, _ = connected_pair(world)
+    writer = cli.makefile("w", encoding="ascii", newline="\r\n")
+    writer.write("GET / HTTP/1.0\nHost: b\n\n")
+    writer.flush()
+    reader = conn.makefile("rb")
+    assert reader.readline() == b"GET / HTTP/1.0\r\n"
+    assert reader.readline() == b"Host: b\r\n"
+    assert reader.readline() == b"\r\n"
+    writer.close()
+    cli.shutdown(SHUT_WR)
+    assert reader.read() == b""  # end of stream
+    reader.close()
+
+
+def test_makefile_keeps_the_connection_until_the_file_closes(world: World) -> None:
+    cli, conn, _ = connected_pair(world)
+    stream = cli.makefile("rwb", buffering=0)
+    cli.close()  # as with the std module: the file still holds the connection
+    assert cli.fileno() >= 0
+    assert stream.write(b"still here") == 10
+    assert conn.recv(100) == b"still here"
+    stream.close()
+    assert cli.fileno() == -1
+    assert conn.recv(100) == b""  # now the FIN went out
+    with pytest.raises(ValueError):
+        cli.makefile("x")
+    with pytest.raises(OSError) as info:
+        cli.makefile("r")
+    assert info.value.errno == errno.EBADF
+
+
+def test_makefile_read_timeout_is_timed_out(world: World) -> None:
+    cli, _conn, _ = connected_pair(world)
+    cli.settimeout(0.5)
+    with pytest.raises(TimeoutError), cli.makefile("rb") as reader:
+        reader.read(1)
+
+
+# ---------------------------------------------------------------- the synack.socket module
+
+
+def test_synack_socket_module_over_the_default_driver(world: World) -> None:
+    from synack import socket as synack_socket
+    from synack.api.driver import SimDriver, set_default_driver
+
+    set_default_driver(SimDriver(world.net, world.hosts["B"]))
+    try:
+        srv = synack_socket.create_server(("198.18.0.2", 8000), backlog=4)
+        assert isinstance(srv, synack_socket.SocketType)
+        assert srv.getsockopt(SOL_SOCKET, SO_REUSEADDR) == 1
+        assert srv.getsockname() == ("198.18.0.2", 8000)
+    finally:
+        set_default_driver(None)
+    cli = synack_socket.create_connection(
+        ("198.18.0.2", 8000), timeout=5, driver=SimDriver(world.net, world.hosts["A"])
+    )
+    assert cli.gettimeout() == 5
+    conn, peer = srv.accept()
+    assert peer == cli.getsockname()
+    cli.sendall(b"hi")
+    assert conn.recv(10) == b"hi"
+
+
+def test_synack_socket_module_errors(world: World) -> None:
+    from synack import socket as synack_socket
+    from synack.api.driver import SimDriver
+
+    driver = SimDriver(world.net, world.hosts["A"])
+    with pytest.raises(synack_socket.gaierror):
+        synack_socket.create_connection(("example.invalid", 80), driver=driver)
+    with pytest.raises(ValueError):
+        synack_socket.create_server(("198.18.0.1", 80), reuse_port=True, driver=driver)
+    with pytest.raises(ConnectionRefusedError):
+        synack_socket.create_connection(("198.18.0.2", 9), driver=driver)
+    with pytest.raises(RuntimeError, match="no synack driver"):
+        synack_socket.socket()

@@ -9,11 +9,12 @@ Errors are Python's own exceptions with errno set, as the standard module raises
 from __future__ import annotations
 
 import errno
+import io
 import os
 import socket as _std
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from synack.api.driver import Driver
 from synack.stack import Binding, format_address, pack_address
@@ -57,7 +58,9 @@ class Socket:
         self._binding: Binding | None = None
         self._listener: Listener | None = None
         self._conn: Connection | None = None
-        self._closed = False
+        self._closed = False  # really closed: the stack's side is released
+        self._close_requested = False  # close() called; makefile() objects may hold it open
+        self._io_refs = 0
         self._reuseaddr = False
         self._opts: dict[tuple[int, int], int | bytes] = {}
 
@@ -105,6 +108,10 @@ class Socket:
     # ---------------------------------------------------------------- options
 
     def setsockopt(self, level: int, option: int, value: int | bytes) -> None:
+        with self.driver.guard():
+            self._setsockopt(level, option, value)
+
+    def _setsockopt(self, level: int, option: int, value: int | bytes) -> None:
         self._check_open()
         if (level, option) == (SOL_SOCKET, SO_REUSEADDR):
             self._reuseaddr = bool(value)
@@ -132,10 +139,11 @@ class Socket:
     def getsockopt(self, level: int, option: int, buflen: int = 0) -> int | bytes:
         self._check_open()
         if (level, option) == (SOL_SOCKET, SO_ERROR):
-            conn = self._conn
-            if conn is not None and conn.error is not None:
-                err, conn.error = conn.error, None
-                return err.errno or 0
+            with self.driver.guard():
+                conn = self._conn
+                if conn is not None and conn.error is not None:
+                    err, conn.error = conn.error, None
+                    return err.errno or 0
             return 0
         if (level, option) == (SOL_SOCKET, SO_REUSEADDR):
             return int(self._reuseaddr)
@@ -186,6 +194,10 @@ class Socket:
     # ---------------------------------------------------------------- names
 
     def getsockname(self) -> Address:
+        with self.driver.guard():
+            return self._getsockname()
+
+    def _getsockname(self) -> Address:
         self._check_open()
         if self._conn is not None:
             return format_address(self._conn.key[0]), self._conn.key[1]
@@ -196,8 +208,9 @@ class Socket:
         return ("0.0.0.0" if self.family == AF_INET else "::"), 0
 
     def getpeername(self) -> Address:
-        conn = self._require_conn()
-        return format_address(conn.key[2]), conn.key[3]
+        with self.driver.guard():
+            conn = self._require_conn()
+            return format_address(conn.key[2]), conn.key[3]
 
     def _wild(self, address: bytes) -> str:
         if address:
@@ -211,10 +224,15 @@ class Socket:
         if self._binding is not None or self._conn is not None or self._listener is not None:
             raise _error(errno.EINVAL)
         packed, port = self._address(address)
-        self.driver.sync()
-        self._binding = self.driver.stack.bind(packed or None, port, self._reuseaddr)
+        with self.driver.guard():
+            self.driver.sync()
+            self._binding = self.driver.stack.bind(packed or None, port, self._reuseaddr)
 
     def listen(self, backlog: int = 128) -> None:
+        with self.driver.guard():
+            self._listen(backlog)
+
+    def _listen(self, backlog: int) -> None:
         self._check_open()
         if self._listener is not None:
             self._listener.backlog = max(0, min(backlog, self._listener.config.somaxconn))
@@ -228,6 +246,10 @@ class Socket:
         self._binding = None
 
     def accept(self) -> tuple[Socket, Address]:
+        with self.driver.guard():
+            return self._accept()
+
+    def _accept(self) -> tuple[Socket, Address]:
         self._check_open()
         listener = self._listener
         if listener is None:
@@ -253,6 +275,10 @@ class Socket:
 
     def connect_ex(self, address: Address) -> int:
         """connect() returning an errno instead of raising (0 on success)."""
+        with self.driver.guard():
+            return self._connect_ex(address)
+
+    def _connect_ex(self, address: Address) -> int:
         self._check_open()
         if self._listener is not None:
             return errno.EINVAL
@@ -266,8 +292,8 @@ class Socket:
                 packed, port, binding=binding, setup=self._apply_options
             )
             self.driver.kick()
-        elif self._conn.state in (State.ESTABLISHED, State.CLOSE_WAIT):
-            return errno.EISCONN
+        elif self._conn.state not in (State.SYN_SENT, State.SYN_RCVD) and self._conn.error is None:
+            return errno.EISCONN  # connected once already, even if closing since
         conn = self._conn
         try:
             self._block(lambda: conn.state not in (State.SYN_SENT, State.SYN_RCVD))
@@ -282,7 +308,14 @@ class Socket:
     # ---------------------------------------------------------------- data
 
     def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> int:
-        conn = self._require_conn()
+        with self.driver.guard():
+            return self._send(data, flags)
+
+    def _send(self, data: bytes | bytearray | memoryview, flags: int) -> int:
+        self._check_open()
+        if self._conn is None:
+            raise _error(errno.EPIPE)  # Linux: sending on an unconnected TCP socket
+        conn = self._conn
         if flags:
             raise _error(errno.EOPNOTSUPP)
         if not data:
@@ -309,6 +342,10 @@ class Socket:
             view = view[sent:]
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        with self.driver.guard():
+            return self._recv(bufsize, flags)
+
+    def _recv(self, bufsize: int, flags: int) -> bytes:
         conn = self._require_conn()
         if flags:
             raise _error(errno.EOPNOTSUPP)
@@ -330,14 +367,16 @@ class Socket:
 
     def urgent_mark(self) -> int | None:
         """Sequence offset of the urgent pointer the peer last sent (SIOCATMARK-like)."""
-        conn = self._require_conn()
-        if conn.urgent_mark is None:
-            return None
-        return (conn.urgent_mark - conn.irs - 1) & 0xFFFFFFFF
+        with self.driver.guard():
+            conn = self._require_conn()
+            if conn.urgent_mark is None:
+                return None
+            return (conn.urgent_mark - conn.irs - 1) & 0xFFFFFFFF
 
     def pending(self) -> int:
         """Bytes received and not yet read (FIONREAD)."""
-        return self._require_conn().readable_bytes()
+        with self.driver.guard():
+            return self._require_conn().readable_bytes()
 
     @property
     def state(self) -> State:
@@ -355,6 +394,10 @@ class Socket:
     # ---------------------------------------------------------------- teardown
 
     def shutdown(self, how: int) -> None:
+        with self.driver.guard():
+            self._shutdown(how)
+
+    def _shutdown(self, how: int) -> None:
         conn = self._require_conn()
         if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
             raise _error(errno.EINVAL)
@@ -368,6 +411,13 @@ class Socket:
         self.driver.kick()
 
     def close(self) -> None:
+        """Close the socket; the connection is released once no makefile() holds it."""
+        self._close_requested = True
+        if self._io_refs <= 0:
+            with self.driver.guard():
+                self._real_close()
+
+    def _real_close(self) -> None:
         if self._closed:
             return
         self._closed = True
@@ -395,8 +445,51 @@ class Socket:
     def detach(self) -> None:
         raise _error(errno.EOPNOTSUPP)
 
-    def makefile(self, *args: Any, **kwargs: Any) -> Any:
-        raise _error(errno.EOPNOTSUPP)
+    def makefile(
+        self,
+        mode: str = "r",
+        buffering: int | None = None,
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+    ) -> Any:
+        """A file object over the socket, as ``socket.socket.makefile`` returns."""
+        if not set(mode) <= {"r", "w", "b"}:
+            raise ValueError(f"invalid mode {mode!r} (only r, w, b allowed)")
+        self._check_open()
+        writing = "w" in mode
+        reading = "r" in mode or not writing
+        binary = "b" in mode
+        rawmode = ("r" if reading else "") + ("w" if writing else "")
+        # SocketIO needs only recv_into, send, fileno and _decref_socketios.
+        raw = _std.SocketIO(cast(Any, self), cast(Any, rawmode))
+        self._io_refs += 1
+        if buffering is None or buffering < 0:
+            buffering = io.DEFAULT_BUFFER_SIZE
+        if buffering == 0:
+            if not binary:
+                raise ValueError("unbuffered streams must be binary")
+            return raw
+        buffer: io.BufferedIOBase
+        if reading and writing:
+            buffer = io.BufferedRWPair(raw, raw, buffering)
+        elif reading:
+            buffer = io.BufferedReader(raw, buffering)
+        else:
+            buffer = io.BufferedWriter(raw, buffering)
+        if binary:
+            return buffer
+        text = io.TextIOWrapper(cast(Any, buffer), io.text_encoding(encoding), errors, newline)
+        text.mode = mode  # type: ignore[misc]
+        return text
+
+    def _decref_socketios(self) -> None:
+        """A makefile() object closed: finish a close() that waited for it."""
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._close_requested:
+            self.close()
 
 
 def _int(value: int | bytes) -> int:
