@@ -37,8 +37,28 @@ from synack.tcp.syncookie import (
     encode_ts_options,
     make_cookie,
 )
-from synack.wire.errors import MalformedPacket
-from synack.wire.ip import PROTO_TCP, build_ip, parse_ip
+from synack.wire.errors import BAD_CHECKSUM, MalformedPacket
+from synack.wire.icmp import (
+    ICMP_DEST_UNREACH,
+    ICMP_ECHO_REPLY,
+    ICMP_ECHO_REQUEST,
+    ICMP_FRAG_NEEDED,
+    ICMP_HOST_UNREACH,
+    ICMP_NET_UNREACH,
+    ICMP_PARAM_PROBLEM,
+    ICMP_TIME_EXCEEDED,
+    ICMPV6_DEST_UNREACH,
+    ICMPV6_ECHO_REPLY,
+    ICMPV6_ECHO_REQUEST,
+    ICMPV6_PARAM_PROBLEM,
+    ICMPV6_PKT_TOO_BIG,
+    ICMPV6_TIME_EXCEEDED,
+    IcmpMessage,
+    build_icmp,
+    parse_icmp,
+    parse_quoted,
+)
+from synack.wire.ip import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, build_ip, parse_ip
 from synack.wire.tcp import ACK, RST, SYN, TcpOptions, TcpSegment, build_tcp, parse_tcp
 
 #: Counters shown even when zero, named as Linux ``nstat -az`` names them.
@@ -71,6 +91,74 @@ STANDARD_COUNTERS = (
     "TcpExtTW",
     "TcpExtTCPFastRetrans",
 )
+
+
+#: ICMPv4 input counters by type, named as ``nstat`` names them (from /proc/net/snmp).
+ICMP_IN_COUNTERS = {
+    0: "IcmpInEchoReps",
+    3: "IcmpInDestUnreachs",
+    4: "IcmpInSrcQuenchs",
+    5: "IcmpInRedirects",
+    8: "IcmpInEchos",
+    11: "IcmpInTimeExcds",
+    12: "IcmpInParmProbs",
+    13: "IcmpInTimestamps",
+    14: "IcmpInTimestampReps",
+    17: "IcmpInAddrMasks",
+    18: "IcmpInAddrMaskReps",
+}
+#: ICMPv6 input counters by type, named as ``nstat`` names them (from /proc/net/snmp6).
+ICMP6_IN_COUNTERS = {
+    1: "Icmp6InDestUnreachs",
+    2: "Icmp6InPktTooBigs",
+    3: "Icmp6InTimeExcds",
+    4: "Icmp6InParmProblems",
+    128: "Icmp6InEchos",
+    129: "Icmp6InEchoReplies",
+    130: "Icmp6InGroupMembQueries",
+    131: "Icmp6InGroupMembResponses",
+    132: "Icmp6InGroupMembReductions",
+    133: "Icmp6InRouterSolicits",
+    134: "Icmp6InRouterAdvertisements",
+    135: "Icmp6InNeighborSolicits",
+    136: "Icmp6InNeighborAdvertisements",
+    137: "Icmp6InRedirects",
+    143: "Icmp6InMLDv2Reports",
+}
+#: Linux icmp_err_convert: the errno of each ICMPv4 destination-unreachable code.
+UNREACH_ERRNO_V4 = (
+    errno.ENETUNREACH,  # net unreachable
+    errno.EHOSTUNREACH,  # host unreachable
+    errno.ENOPROTOOPT,  # protocol unreachable
+    errno.ECONNREFUSED,  # port unreachable
+    errno.EMSGSIZE,  # fragmentation needed (handled as path MTU instead)
+    errno.EOPNOTSUPP,  # source route failed
+    errno.ENETUNREACH,  # destination network unknown
+    errno.EHOSTDOWN,  # destination host unknown
+    errno.ENONET,  # source host isolated
+    errno.ENETUNREACH,  # network administratively prohibited
+    errno.EHOSTUNREACH,  # host administratively prohibited
+    errno.ENETUNREACH,  # network unreachable for TOS
+    errno.EHOSTUNREACH,  # host unreachable for TOS
+    errno.EHOSTUNREACH,  # communication administratively prohibited
+    errno.EHOSTUNREACH,  # host precedence violation
+    errno.EHOSTUNREACH,  # precedence cutoff in effect
+)
+#: Linux icmpv6_err_convert: (errno, fatal) of each ICMPv6 destination-unreachable code;
+#: codes beyond the table are (EPROTO, fatal).
+UNREACH_ERRNO_V6 = (
+    (errno.ENETUNREACH, False),  # no route
+    (errno.EACCES, True),  # administratively prohibited
+    (errno.EHOSTUNREACH, False),  # beyond the scope of the source address
+    (errno.EHOSTUNREACH, False),  # address unreachable
+    (errno.ECONNREFUSED, True),  # port unreachable
+    (errno.EACCES, True),  # source address failed ingress/egress policy
+    (errno.EACCES, True),  # reject route to destination
+)
+#: Linux ip_rt_min_pmtu: a smaller next-hop MTU from ICMPv4 is raised to this.
+MIN_PMTU_V4 = 552
+#: RFC 8200 section 5: every IPv6 link carries this; Linux ignores smaller reports.
+MIN_PMTU_V6 = 1280
 
 
 class Counters(dict[str, int]):
@@ -231,10 +319,17 @@ class Stack:
             self._dropped(None, f"ip: {exc.reason}")
             return
         if dst not in self.addresses:
+            if protocol == PROTO_ICMPV6 and dst[0] == 0xFF and len(dst) == 16:
+                # Multicast a kernel sends on a fresh link (router solicitation, MLD).
+                self._receive_icmp(src, dst, payload, True)
+                return
             counters["IpInAddrErrors"] += 1
             self._dropped(None, "not our address")
             return
         if protocol != PROTO_TCP:
+            if protocol == (PROTO_ICMPV6 if len(src) == 16 else PROTO_ICMP):
+                self._receive_icmp(src, dst, payload, False)
+                return
             counters["IpInUnknownProtos"] += 1
             self._dropped(None, f"protocol {protocol}")
             return
@@ -267,6 +362,118 @@ class Stack:
             listener.segment_arrives(key, seg)
             return
         self.reply_rst(key, seg)
+
+    def _receive_icmp(self, src: bytes, dst: bytes, payload: memoryview, multicast: bool) -> None:
+        """ICMP (RFC 792) and ICMPv6 (RFC 4443): answer echoes, pass errors to TCP."""
+        counters = self.counters
+        v6 = len(src) == 16
+        prefix = "Icmp6" if v6 else "Icmp"
+        counters[prefix + "InMsgs"] += 1
+        try:
+            msg = parse_icmp(payload, src, dst)
+        except MalformedPacket as exc:
+            counters[prefix + "InErrors"] += 1
+            if exc.reason == BAD_CHECKSUM:
+                counters[prefix + "InCsumErrors"] += 1
+            self._dropped(None, f"icmp: {exc.reason}")
+            return
+        kind = msg.type
+        counters[f"Icmp6InType{kind}" if v6 else f"IcmpMsgInType{kind}"] += 1
+        name = (ICMP6_IN_COUNTERS if v6 else ICMP_IN_COUNTERS).get(kind)
+        if name is not None:
+            counters[name] += 1
+        if multicast:
+            return  # neighbour discovery and MLD are not synack's business: counted only
+        if kind == (ICMPV6_ECHO_REQUEST if v6 else ICMP_ECHO_REQUEST):
+            # RFC 1122 3.2.2.6: never to a source that names no single host.
+            if any(src) and src[0] != 0xFF and (v6 or src[0] < 224):
+                self._echo_reply(src, dst, msg)
+            return
+        if v6:
+            if ICMPV6_DEST_UNREACH <= kind <= ICMPV6_PARAM_PROBLEM:
+                self._icmp_error(msg, True)
+            # Other types (echo replies, neighbour discovery) ask nothing of us.
+        elif kind in (ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAM_PROBLEM):
+            self._icmp_error(msg, False)
+
+    def _echo_reply(self, src: bytes, dst: bytes, request: IcmpMessage) -> None:
+        """Echo the identifier, sequence and data back, from the address pinged; the code
+        too, as Linux copies the whole header but the type."""
+        v6 = len(src) == 16
+        kind = ICMPV6_ECHO_REPLY if v6 else ICMP_ECHO_REPLY
+        reply = IcmpMessage(kind, request.code, request.rest, request.body)
+        protocol = PROTO_ICMPV6 if v6 else PROTO_ICMP
+        self._out.append(build_ip(dst, src, protocol, build_icmp(reply, dst, src)))
+        counters = self.counters
+        if v6:
+            counters["Icmp6OutMsgs"] += 1
+            counters["Icmp6OutEchoReplies"] += 1
+            counters[f"Icmp6OutType{kind}"] += 1
+        else:
+            counters["IcmpOutMsgs"] += 1
+            counters["IcmpOutEchoReps"] += 1
+            counters[f"IcmpMsgOutType{kind}"] += 1
+
+    def _icmp_error(self, msg: IcmpMessage, v6: bool) -> None:
+        """Hand an ICMP error to the connection whose segment it quotes (RFC 1122
+        4.2.3.9, RFC 5927; Linux tcp_v4_err and tcp_v6_err decide the details)."""
+        counters = self.counters
+        in_errors = "Icmp6InErrors" if v6 else "IcmpInErrors"
+        try:
+            quote = parse_quoted(msg.body, v6)
+        except MalformedPacket as exc:
+            counters[in_errors] += 1
+            self._dropped(None, f"icmp: quote {exc.reason}")
+            return
+        if quote.protocol != PROTO_TCP:
+            # Errors about ICMP itself (RFC 1122 3.2.2) or protocols we do not run.
+            counters[in_errors] += 1
+            self._dropped(None, f"icmp: quotes protocol {quote.protocol}")
+            return
+        key = (quote.src, quote.src_port, quote.dst, quote.dst_port)
+        conn = self.connections.get(key)
+        if conn is None or conn.state in (State.CLOSED, State.LISTEN, State.TIME_WAIT):
+            counters[in_errors] += 1
+            self._dropped(key, "icmp: no connection")
+            return
+        if not conn.icmp_quote_acceptable(quote.seq):
+            counters["TcpExtOutOfWindowIcmps"] += 1
+            self._dropped(key, "icmp: out of window")
+            return
+        kind = msg.type
+        code = msg.code
+        if v6:
+            if kind == ICMPV6_PKT_TOO_BIG:
+                mtu = msg.mtu
+                if mtu < MIN_PMTU_V6:
+                    self._dropped(key, f"icmp: packet too big, MTU {mtu} < {MIN_PMTU_V6}")
+                    return
+                conn.path_mtu_reduced(mtu, self.now)
+                return
+            if kind == ICMPV6_DEST_UNREACH:
+                error, fatal = (
+                    UNREACH_ERRNO_V6[code] if code < len(UNREACH_ERRNO_V6) else (errno.EPROTO, True)
+                )
+            elif kind == ICMPV6_TIME_EXCEEDED:
+                error, fatal = errno.EHOSTUNREACH, False
+            else:
+                error, fatal = errno.EPROTO, True
+            conn.icmp_error(error, fatal, self.now)
+            return
+        if kind == ICMP_DEST_UNREACH:
+            if code == ICMP_FRAG_NEEDED:
+                conn.path_mtu_reduced(max(msg.next_hop_mtu, MIN_PMTU_V4), self.now)
+                return
+            if code >= len(UNREACH_ERRNO_V4):
+                self._dropped(key, f"icmp: unreachable code {code}")
+                return
+            error = UNREACH_ERRNO_V4[code]
+            abort_half_open = code in (ICMP_NET_UNREACH, ICMP_HOST_UNREACH)
+        elif kind == ICMP_TIME_EXCEEDED:
+            error, abort_half_open = errno.EHOSTUNREACH, True
+        else:
+            error, abort_half_open = errno.EPROTO, True
+        conn.icmp_error(error, abort_half_open, self.now)
 
     def _dropped(self, key: ConnKey | None, reason: str) -> None:
         if self.tracer is not None:

@@ -101,11 +101,12 @@ IP_COUNTERS = {
     "IpInAddrErrors": "addr",
     "IpInUnknownProtos": "proto",
 }
-COUNTED = (*IP_COUNTERS, "TcpInSegs", "TcpInErrs", "TcpInCsumErrors")
+ICMP_COUNTERS = ("IcmpInMsgs", "Icmp6InMsgs")  # a mutated protocol byte can make ICMP
+COUNTED = (*IP_COUNTERS, *ICMP_COUNTERS, "TcpInSegs", "TcpInErrs", "TcpInCsumErrors")
 SEG = frozenset({"seg"})
 IP_ERR = frozenset({"ip"})
 TCP_ERR = frozenset({"tcp"})
-NOT_SEG = frozenset({"ip", "tcp", "csum", "addr", "proto"})
+NOT_SEG = frozenset({"ip", "tcp", "csum", "addr", "proto", "icmp"})
 ANY = None
 
 
@@ -115,7 +116,7 @@ def _snapshot(stack: Stack) -> dict[str, int]:
 
 
 def _outcome(before: dict[str, int], stack: Stack) -> str:
-    """How the packet was counted: "seg", "ip", "addr", "proto", "tcp" or "csum"."""
+    """How the packet was counted: "seg", "ip", "addr", "proto", "icmp", "tcp" or "csum"."""
     after = _snapshot(stack)
     moved = {name: after[name] - before[name] for name in COUNTED if after[name] != before[name]}
     assert all(delta == 1 for delta in moved.values()), f"counted more than once: {moved}"
@@ -123,6 +124,9 @@ def _outcome(before: dict[str, int], stack: Stack) -> str:
     if ip:
         assert len(moved) == 1, f"counted more than once: {moved}"
         return IP_COUNTERS[ip[0]]
+    if any(name in moved for name in ICMP_COUNTERS):
+        assert len(moved) == 1, f"counted more than once: {moved}"
+        return "icmp"
     if "TcpInErrs" in moved:
         assert set(moved) <= {"TcpInErrs", "TcpInCsumErrors", "TcpInSegs"}, moved
         return "csum" if "TcpInCsumErrors" in moved else "tcp"

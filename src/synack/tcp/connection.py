@@ -149,6 +149,7 @@ class Connection:
         "peer_fin",
         "persist_at",
         "persist_backoff",
+        "pmtu",
         "probes_out",
         "rcv_adv",
         "rcv_buf",
@@ -175,6 +176,8 @@ class Connection:
         "snd_wl2",
         "snd_wnd",
         "snd_wscale",
+        "soft_error",
+        "soft_error_una",
         "state",
         "state_at",
         "ts_offset",
@@ -225,6 +228,12 @@ class Connection:
         self.fin_queued = False
         self.snd_wscale = 0
         self.snd_mss = config.mss_default_v6 if self.v6 else config.mss_default_v4
+        #: Path MTU (RFC 1191, RFC 8201): the link MTU until ICMP reports a smaller one.
+        self.pmtu = config.mtu
+        #: Errno of the last ICMP soft error, reported instead of ETIMEDOUT if the
+        #: connection later gives up while SND.UNA is still where it was then.
+        self.soft_error = 0
+        self.soft_error_una = iss
 
         # Receive sequence space.
         self.irs = 0
@@ -345,6 +354,8 @@ class Connection:
 
     def _fail(self, code: int, reason: str) -> None:
         """End the connection with an error the user will see."""
+        if code == errno.ETIMEDOUT and self.soft_error and self.snd_una == self.soft_error_una:
+            code = self.soft_error  # Linux tcp_write_err: sk_err_soft ?: ETIMEDOUT
         self.error = _os_error(code)
         if self.listener is not None and self.passive and self.state is State.SYN_RCVD:
             self.listener.child_failed(self)
@@ -889,6 +900,72 @@ class Connection:
         self.rtt_seq = None
         self._restart_rtx()
 
+    # ------------------------------------------------------------------ ICMP
+
+    def icmp_quote_acceptable(self, seq: int) -> bool:
+        """RFC 5927 4.1: an ICMP error must quote a sequence number in [SND.UNA, SND.NXT],
+        one we may really have sent, or an off-path attacker could guess its way in.
+
+        SND.MAX stands for SND.NXT, which may have gone back after a timeout. A listener's
+        half-open child accepts only its SYN,ACK (Linux tcp_req_err).
+        """
+        if self.passive and self.listener is not None and self.state is State.SYN_RCVD:
+            return seq == self.iss
+        return sq.le(self.snd_una, seq) and sq.le(seq, self.snd_max)
+
+    def icmp_error(self, code: int, abort_half_open: bool, now: int) -> None:
+        """An ICMP error about this connection (RFC 1122 4.2.3.9, Linux tcp_v4_err).
+
+        Before the handshake completes, the error ends the attempt, so connect() reports
+        it at once. A listener's half-open child nobody holds yet is dropped quietly, and
+        only for ``abort_half_open`` errors. Once synchronized, the error is soft: it may
+        be a passing routing fault, so the connection keeps trying, but if it then gives
+        up, the user sees this error rather than ETIMEDOUT.
+        """
+        self.now = now
+        state = self.state
+        if state is State.SYN_SENT or state is State.SYN_RCVD:
+            if self.passive and self.listener is not None:
+                if abort_half_open:
+                    self.host.counters["TcpExtListenDrops"] += 1
+                    self._fail(code, "icmp: half-open dropped")
+            else:
+                self._fail(code, f"icmp: {errno.errorcode.get(code, code)}")
+        elif state in SYNCHRONIZED and state is not State.TIME_WAIT:
+            self.soft_error = code
+            self.soft_error_una = self.snd_una
+        self.host.reschedule(self)
+
+    def path_mtu_reduced(self, mtu: int, now: int) -> None:
+        """ICMP reports that ``mtu`` is the largest packet the path carries (RFC 1191,
+        RFC 8201): shrink the segments, never grow them on ICMP's word.
+
+        Segments in flight were too big and are lost, so they go again at once at the
+        new size, from SND.UNA, within the congestion window: Linux's tcp_simple_retransmit,
+        which does not take this as a sign of congestion (cwnd keeps its segment count).
+        """
+        self.now = now
+        if mtu >= self.pmtu:
+            return
+        self.pmtu = mtu
+        if self.state is State.SYN_SENT:
+            return  # the MSS is not chosen yet: _take_syn_options applies the new MTU
+        mss = mtu - (60 if self.v6 else 40) - (12 if self.ts_ok else 0)
+        old = self.snd_mss
+        if mss >= old:
+            return
+        self.snd_mss = mss
+        cc = self.cc
+        cc.cwnd = max(cc.cwnd * mss // old, mss)
+        cc.mss = mss
+        if sq.diff(self.snd_max, self.snd_una) > mss and sq.gt(self.snd_una, self.iss):
+            self.rtt_seq = None  # Karn: never time a retransmitted segment
+            self.dupacks = 0
+            self.recover = self.snd_max  # duplicates of the resent data start no recovery
+            self.snd_nxt = self.snd_una
+            self._output()
+        self._finish()
+
     # ------------------------------------------------------------------ arrival
 
     def segment_arrives(self, seg: TcpSegment, now: int) -> None:
@@ -1030,7 +1107,7 @@ class Connection:
                 self.ts_recent = opts.timestamp[0]
         if not self.ws_ok:
             self.rcv_wscale = 0
-        mss = min(peer_mss, self.our_mss)
+        mss = min(peer_mss, self.our_mss, self.pmtu - (60 if self.v6 else 40))
         if self.ts_ok:
             mss -= 12
         self.snd_mss = max(mss, 64)

@@ -18,6 +18,7 @@ from .errors import (
     WRONG_PROTOCOL,
     MalformedPacket,
 )
+from .icmp import IcmpMessage, QuotedPacket, build_icmp, echo_rest, parse_icmp, parse_quoted
 from .ip import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, build_ip, parse_ip
 from .ipv4 import IPv4Header, build_ipv4, parse_ipv4
 from .ipv6 import IPv6Header, build_ipv6, parse_ipv6
@@ -79,9 +80,12 @@ __all__ = [
     "WSCALE",
     "IPv4Header",
     "IPv6Header",
+    "IcmpMessage",
     "MalformedPacket",
+    "QuotedPacket",
     "TcpOptions",
     "TcpSegment",
+    "build_icmp",
     "build_ip",
     "build_ipv4",
     "build_ipv6",
@@ -89,13 +93,16 @@ __all__ = [
     "checksum",
     "decode_options",
     "default_layout",
+    "echo_rest",
     "encode_options",
     "flag_letters",
     "flag_names",
     "ones_sum",
+    "parse_icmp",
     "parse_ip",
     "parse_ipv4",
     "parse_ipv6",
+    "parse_quoted",
     "parse_tcp",
     "pseudo_sum",
 ]
