@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all test lint typecheck unit demo bench clean
+.PHONY: all test lint typecheck unit sysdeps demo bench clean
 
 all: test
 
@@ -21,7 +21,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+# The interop tests drive the kernel's own tools inside network namespaces: install
+# what a fresh Debian machine lacks (needs root, as those tests do).
+SYSTOOLS := ip:iproute2 curl:curl ping:iputils-ping
+sysdeps:
+	@missing=""; for t in $(SYSTOOLS); do \
+		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	fi
+
+unit: $(STAMP) sysdeps
 	$(PY) -m pytest -q -n 2
 
 test: lint typecheck unit

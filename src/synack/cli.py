@@ -125,6 +125,49 @@ def _views(args: argparse.Namespace, world: World, at_us: int | None = None) -> 
     return "".join(line + "\n" for line in out)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from synack.serving import serve
+
+    return serve(args)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from synack.serving import fetch
+
+    return fetch(args)
+
+
+def _add_network_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``serve`` and ``fetch``: synack on a TUN device (needs root)."""
+    from synack.serving import add_tun_arguments
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve echo, discard, chargen or http on a TUN device",
+        description="Create a TUN device, give the kernel's side --host-addr, and serve KIND "
+        "on --addr until SIGINT or SIGTERM. Prints 'listening on ADDR:PORT' once ready.",
+    )
+    serve.add_argument(
+        "kind",
+        choices=["echo", "discard", "chargen", "http", "bench"],
+        help="echo (RFC 862, port 7), discard (RFC 863, 9), chargen (RFC 864, 19), http "
+        "(static files from --root, 80), bench (the benchmark protocol on 7, 9 and 19)",
+    )
+    serve.add_argument("--port", type=int, help="listen here instead of the kind's port")
+    serve.add_argument("--root", metavar="DIR", default=".", help="what http serves")
+    add_tun_arguments(serve)
+    serve.set_defaults(func=_serve)
+    fetch = sub.add_parser(
+        "fetch",
+        help="HTTP GET over synack from a server on the kernel's side of a TUN device",
+    )
+    fetch.add_argument("url", help="http://ADDR[:PORT]/PATH")
+    fetch.add_argument("-o", "--output", metavar="FILE", help="write the body here, not stdout")
+    fetch.add_argument("--timeout", type=float, default=300.0, help="give up after this (s)")
+    add_tun_arguments(fetch)
+    fetch.set_defaults(func=_fetch)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synack", description="A user-space TCP/IP stack.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(if the scenario's last step waits for the network to go idle, it waits until MS)",
     )
     demo.set_defaults(func=_demo)
+    _add_network_commands(sub)
     args = parser.parse_args(argv)
     if getattr(args, "at", None) is not None:
         if not (args.ss or args.nstat):

@@ -1,0 +1,187 @@
+"""``synack serve`` and ``synack fetch`` on a TUN device, against the kernel's own tools."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netns import Namespace
+
+from .tools import SYNACK, TUN, V4, V6, random_file, run_python, serve, sha256
+
+MB = 1 << 20
+
+
+@pytest.mark.parametrize("family", [V4, V6], ids=["ipv4", "ipv6"])
+def test_curl_downloads_20_mb_from_synack_http(
+    netns: Namespace, tmp_path: Path, family: dict[str, str]
+) -> None:
+    root = tmp_path / "www"
+    root.mkdir()
+    original = random_file(root / "big.bin", 20 * MB)
+    line = serve(netns, "http", "--root", str(root), family=family)
+    assert line.endswith(":80")
+    got = tmp_path / "got.bin"
+    url = f"http://{family['url_host']}/big.bin"
+    done = netns.exec(
+        "curl", "-sS", "--fail", "--max-time", "120", "-o", str(got), url, timeout=150
+    )
+    assert done.returncode == 0, done.stderr
+    assert sha256(got) == sha256(original)
+
+
+def test_http_keep_alive_and_not_found(netns: Namespace, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("first\n")
+    (tmp_path / "b.txt").write_text("second\n")
+    serve(netns, "http", "--root", str(tmp_path))
+    base = f"http://{V4['url_host']}"
+    done = netns.exec(
+        "curl", "-sS", "--max-time", "30", "-w", "%{http_code} %{num_connects}\\n",
+        f"{base}/a.txt", f"{base}/b.txt", f"{base}/missing", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:4] == ["first", "200 1", "second", "200 0"]  # one connection for all
+    assert lines[-1] == "404 0"
+
+
+def test_kernel_uploads_20_mb_to_discard_and_the_count_comes_back(netns: Namespace) -> None:
+    serve(netns, "bench")
+    out = run_python(
+        netns,
+        f"""
+import socket, struct
+s = socket.create_connection(("198.18.0.2", 9), timeout=60)
+block = bytes(range(256)) * 4096
+for _ in range({20 * MB} // len(block)):
+    s.sendall(block)
+s.shutdown(socket.SHUT_WR)
+count = b""
+while len(count) < 8:
+    more = s.recv(8 - len(count))
+    assert more, "closed before the count"
+    count += more
+assert s.recv(1) == b""
+print(struct.unpack("!Q", count)[0])
+""",
+    )
+    assert int(out) == 20 * MB
+
+
+def test_kernel_uploads_to_plain_discard(netns: Namespace) -> None:
+    line = serve(netns, "discard")
+    assert line == "listening on 198.18.0.2:9"
+    out = run_python(
+        netns,
+        f"""
+import socket
+s = socket.create_connection(("198.18.0.2", 9), timeout=60)
+s.sendall(b"x" * {20 * MB})
+s.shutdown(socket.SHUT_WR)
+s.settimeout(30)
+print(repr(s.recv(10)))  # discard sends nothing, and closes once we have
+""",
+    )
+    assert out.strip() == "b''"
+
+
+def test_echo_returns_1_mb_intact(netns: Namespace) -> None:
+    serve(netns, "echo")
+    out = run_python(
+        netns,
+        f"""
+import hashlib, os, socket, threading
+data = os.urandom({MB})
+s = socket.create_connection(("198.18.0.2", 7), timeout=60)
+def writer():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=writer)
+t.start()
+got = bytearray()
+while chunk := s.recv(65536):
+    got += chunk
+t.join(60)
+print(hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest(), len(got))
+""",
+    )
+    assert out.split() == ["True", str(MB)]
+
+
+def test_chargen_streams_rfc_864_lines(netns: Namespace) -> None:
+    serve(netns, "chargen")
+    out = run_python(
+        netns,
+        """
+import socket
+s = socket.create_connection(("198.18.0.2", 19), timeout=30)
+got = b""
+while len(got) < 74 * 3:
+    got += s.recv(4096)
+s.close()
+print(got[:74 * 3].decode("ascii"), end="")
+""",
+    )
+    lines = out.splitlines()  # the CRLF of each line arrives as a newline (text mode)
+    assert lines[0] == "".join(chr(33 + i) for i in range(72))
+    assert lines[1] == "".join(chr(33 + (1 + i) % 95) for i in range(72))
+
+
+@pytest.mark.parametrize("family", [V4, V6], ids=["ipv4", "ipv6"])
+def test_ping_is_answered(netns: Namespace, family: dict[str, str]) -> None:
+    serve(netns, "echo", family=family)
+    target = family["addr"].split("/")[0]
+    done = netns.exec("ping", "-c", "3", "-i", "0.2", "-W", "2", target, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 received" in done.stdout
+
+
+def test_connection_to_a_closed_synack_port_is_refused(netns: Namespace) -> None:
+    serve(netns, "echo")
+    out = run_python(
+        netns,
+        """
+import socket
+try:
+    socket.create_connection(("198.18.0.2", 8080), timeout=10)
+except ConnectionRefusedError:
+    print("refused")
+""",
+    )
+    assert out.strip() == "refused"
+
+
+def test_synack_fetch_downloads_from_a_kernel_http_server(netns: Namespace, tmp_path: Path) -> None:
+    root = tmp_path / "www"
+    root.mkdir()
+    original = random_file(root / "file.bin", 5 * MB, seed=7)
+    got = tmp_path / "got.bin"
+    # The kernel needs its address before its server can bind it: the fetch below creates
+    # the TUN device, so the kernel's server listens on the wildcard address.
+    netns.popen(
+        sys.executable, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", str(root),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    run_python(
+        netns,
+        """
+import socket, time
+deadline = time.monotonic() + 20
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", 8080), timeout=1).close()
+        break
+    except OSError:
+        assert time.monotonic() < deadline, "the kernel's HTTP server never started"
+        time.sleep(0.1)
+""",
+    )
+    done = netns.exec(
+        SYNACK, "fetch", "http://198.18.0.1:8080/file.bin", "--tun", TUN,
+        "--addr", V4["addr"], "--host-addr", V4["host"], "-o", str(got), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sha256(got) == sha256(original)
