@@ -24,6 +24,8 @@ from synack.tun import TunDriver, open_tun
 
 PROFILES: dict[str, TcpConfig] = {"linux": LINUX, "rfc": RFC}
 CLOSE_GRACE_S = 5.0
+BACKLOG = 1024  # as the benchmark peers use: 500 clients may connect at once
+STREAM_LIMIT = 1 << 20  # lets the services' 256 KiB reads fill
 
 
 def add_tun_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +108,11 @@ async def _serve(
     servers = []
     for port, handler in services:
         try:
-            servers.append(await sa.start_server(handler, own, port, driver=driver))
+            servers.append(
+                await sa.start_server(
+                    handler, own, port, driver=driver, backlog=BACKLOG, limit=STREAM_LIMIT
+                )
+            )
         except OSError as exc:
             print(f"synack serve: cannot listen on port {port}: {exc}", file=sys.stderr)
             return 1

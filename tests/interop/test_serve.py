@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from netns import Namespace
 
-from .tools import SYNACK, TUN, V4, V6, random_file, run_python, serve, sha256
+from .tools import SYNACK, TUN, V4, V6, random_file, run_python, serve, sha256, wait_for_line
 
 MB = 1 << 20
 
@@ -185,3 +186,33 @@ while True:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert sha256(got) == sha256(original)
+
+
+def test_serve_writes_a_pcap_and_stops_cleanly_on_sigterm(netns: Namespace, tmp_path: Path) -> None:
+    from scapy.all import IP, TCP, rdpcap  # an independent decoder
+
+    pcap = tmp_path / "serve.pcap"
+    proc = netns.popen(
+        SYNACK, "serve", "echo", "--tun", TUN, "--addr", V4["addr"], "--host-addr", V4["host"],
+        "--pcap", str(pcap), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for_line(proc, "listening on ")
+    run_python(
+        netns,
+        """
+import socket
+with socket.create_connection(("198.18.0.2", 7), timeout=10) as s:
+    s.sendall(b"hello")
+    assert s.recv(5) == b"hello"
+""",
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    packets = [p for p in rdpcap(str(pcap)) if IP in p and TCP in p]  # not the RS and MLD
+    segments = [(p[IP].src, str(p[TCP].flags), bytes(p[TCP].payload)) for p in packets]
+    kernel, synack = "198.18.0.1", "198.18.0.2"
+    assert segments[0] == (kernel, "S", b"")
+    assert segments[1] == (synack, "SA", b"")
+    assert (kernel, "PA", b"hello") in segments
+    assert (synack, "PA", b"hello") in segments
+    assert any(src == synack and "F" in flags for src, flags, _ in segments)

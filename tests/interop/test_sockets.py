@@ -162,3 +162,23 @@ def test_keepalive_drops_a_connection_whose_kernel_peer_vanished(netns: Namespac
         """,
     )
     assert out == ["timed-out", "True", "True"]
+
+
+def test_icmp_host_unreachable_aborts_a_connect_at_once(netns: Namespace) -> None:
+    # The kernel answers for an unreachable route only when it forwards (inside this
+    # namespace, which has no other interface); a plain host drops such packets silently.
+    netns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1", check=True)
+    netns.exec("ip", "route", "add", "unreachable", "198.18.5.0/24", check=True)
+    out = run(
+        netns,
+        """
+        start = time.monotonic()
+        try:
+            ss.create_connection(("198.18.5.5", 80), timeout=30)
+            print("connected")
+        except OSError as exc:
+            # the kernel's ICMP host-unreachable, not a SYN timeout after 127 s
+            print(type(exc).__name__, exc.errno, time.monotonic() - start < 5)
+        """,
+    )
+    assert out == ["OSError", "113", "True"]

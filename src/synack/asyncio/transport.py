@@ -95,6 +95,26 @@ class SynackTransport(asyncio.Transport):
     (under ``driver.guard()`` where the stack runs on another thread).
     """
 
+    # Slots, not a __dict__: a server holds one of these per connection.
+    __slots__ = (
+        "_buffer",
+        "_closing",
+        "_conn",
+        "_driver",
+        "_eof",
+        "_eof_received",
+        "_eof_sent",
+        "_high_water",
+        "_loop",
+        "_lost",
+        "_low_water",
+        "_protocol",
+        "_reading_paused",
+        "_server",
+        "_wake",
+        "_writing_paused",
+    )
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -103,7 +123,7 @@ class SynackTransport(asyncio.Transport):
         protocol: asyncio.BaseProtocol,
         server: SynackServer | None = None,
     ) -> None:
-        super().__init__(extra=None)
+        super().__init__(extra=None)  # get_extra_info builds the names only when asked
         self._loop = loop
         self._driver = driver
         self._conn = conn
@@ -119,12 +139,6 @@ class SynackTransport(asyncio.Transport):
         self._writing_paused = False  # protocol.pause_writing() in effect
         self._high_water = 64 * 1024
         self._low_water = 16 * 1024
-        self._extra: dict[str, Any] = {
-            "peername": socket_address(conn.key[2], conn.key[3]),
-            "sockname": socket_address(conn.key[0], conn.key[1]),
-            "socket": None,
-            "connection": conn,
-        }
         self._wake = LoopWaker(loop, self._service)
         if server is not None:
             server._attach()
@@ -139,13 +153,22 @@ class SynackTransport(asyncio.Transport):
 
     def __repr__(self) -> str:
         state = "closed" if self._lost else "closing" if self._closing else self._conn.state
-        peer = self._extra["peername"]
+        peer = self.get_extra_info("peername")
         return f"<SynackTransport {state} peer={peer[0]}:{peer[1]}>"
 
     # ------------------------------------------------------------- BaseTransport
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._extra.get(name, default)
+        key = self._conn.key
+        if name == "peername":
+            return socket_address(key[2], key[3])
+        if name == "sockname":
+            return socket_address(key[0], key[1])
+        if name == "socket":
+            return None
+        if name == "connection":
+            return self._conn
+        return default
 
     def is_closing(self) -> bool:
         return self._closing
