@@ -41,8 +41,10 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(VENV)/bin/synack demo
 
+# bench/tun.py needs root: it builds network namespaces and TUN devices.
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/tun.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
