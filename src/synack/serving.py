@@ -58,9 +58,9 @@ def _interfaces(args: argparse.Namespace) -> tuple[str, str]:
 @contextlib.contextmanager
 def _tun(args: argparse.Namespace) -> Iterator[TunDriver]:
     addr, host = _interfaces(args)
-    family = {"addr": addr, "host_addr": host}
+    family: dict[str, str | None] = {"addr": addr, "host_addr": host}
     if ipaddress.ip_interface(addr).version == 6:
-        family = {"addr6": addr, "host_addr6": host}
+        family = {"addr": None, "host_addr": None, "addr6": addr, "host_addr6": host}
     try:
         driver = open_tun(
             args.tun, **family, mtu=args.mtu, config=PROFILES[args.profile], start=False

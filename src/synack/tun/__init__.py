@@ -26,8 +26,8 @@ __all__ = ["TunDevice", "TunDriver", "TunError", "configure", "open_tun"]
 
 def open_tun(
     name: str,
-    addr: str = "198.18.0.2/24",
-    host_addr: str = "198.18.0.1/24",
+    addr: str | None = "198.18.0.2/24",
+    host_addr: str | None = "198.18.0.1/24",
     *,
     addr6: str | None = None,
     host_addr6: str | None = None,
@@ -36,15 +36,23 @@ def open_tun(
     start: bool = True,
 ) -> TunDriver:
     """Create TUN device ``name``, give the kernel ``host_addr`` (and ``host_addr6``),
-    and run a synack stack that owns ``addr`` (and ``addr6``) behind it.
+    and run a synack stack that owns ``addr`` (and ``addr6``) behind it. For IPv6 only,
+    pass ``addr=None, host_addr=None``.
 
     synack's addresses must lie in the kernel's prefixes so that the kernel routes them
     to the device. The driver becomes the default one for ``synack.socket`` until closed.
     """
+    if (addr is None) != (host_addr is None):
+        raise ValueError("give both addr and host_addr, or neither")
     if (addr6 is None) != (host_addr6 is None):
         raise ValueError("give both addr6 and host_addr6, or neither")
-    own = [_interface(addr, 4, "addr")]
-    host = [_interface(host_addr, 4, "host_addr")]
+    if addr is None and addr6 is None:
+        raise ValueError("synack needs an address: give addr (IPv4), addr6 (IPv6) or both")
+    own: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = []
+    host: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = []
+    if addr is not None and host_addr is not None:
+        own.append(_interface(addr, 4, "addr"))
+        host.append(_interface(host_addr, 4, "host_addr"))
     if addr6 is not None and host_addr6 is not None:
         own.append(_interface(addr6, 6, "addr6"))
         host.append(_interface(host_addr6, 6, "host_addr6"))
