@@ -9,7 +9,7 @@ from pathlib import Path
 
 from netns import Namespace
 
-from .tools import run_python
+from .tools import kernel_http_server, run_python
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -45,24 +45,7 @@ print(s.recv(100).decode())
 def test_the_asyncio_client_example_reads_a_kernel_page(netns: Namespace, tmp_path: Path) -> None:
     client = next(b for b in _examples() if "open_connection" in b)
     (tmp_path / "index.html").write_text("<p>from the kernel</p>")
-    netns.popen(
-        sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0",
-        "--directory", str(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    run_python(
-        netns,
-        """
-import socket, time
-deadline = time.monotonic() + 20
-while True:
-    try:
-        socket.create_connection(("127.0.0.1", 8000), timeout=1).close()
-        break
-    except OSError:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-""",
-    )
+    kernel_http_server(netns, tmp_path, 8000)
     out = run_python(netns, client)
     assert out.startswith("b'HTTP/1.0 200 OK")
     assert "from the kernel" in out

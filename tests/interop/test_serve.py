@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from netns import Namespace
 
-from .tools import SYNACK, TUN, V4, V6, random_file, run_python, serve, sha256, wait_for_line
+from .tools import (
+    SYNACK,
+    TUN,
+    V4,
+    V6,
+    kernel_http_server,
+    random_file,
+    run_python,
+    serve,
+    sha256,
+    wait_for_line,
+)
 
 MB = 1 << 20
 
@@ -160,26 +170,7 @@ def test_synack_fetch_downloads_from_a_kernel_http_server(netns: Namespace, tmp_
     root.mkdir()
     original = random_file(root / "file.bin", 5 * MB, seed=7)
     got = tmp_path / "got.bin"
-    # The kernel needs its address before its server can bind it: the fetch below creates
-    # the TUN device, so the kernel's server listens on the wildcard address.
-    netns.popen(
-        sys.executable, "-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", str(root),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    run_python(
-        netns,
-        """
-import socket, time
-deadline = time.monotonic() + 20
-while True:
-    try:
-        socket.create_connection(("127.0.0.1", 8080), timeout=1).close()
-        break
-    except OSError:
-        assert time.monotonic() < deadline, "the kernel's HTTP server never started"
-        time.sleep(0.1)
-""",
-    )
+    kernel_http_server(netns, root, 8080)
     done = netns.exec(
         SYNACK, "fetch", "http://198.18.0.1:8080/file.bin", "--tun", TUN,
         "--addr", V4["addr"], "--host-addr", V4["host"], "-o", str(got), timeout=120,

@@ -96,3 +96,29 @@ def run_python(ns: Namespace, code: str, timeout: float = 120.0) -> str:
     done = ns.exec(sys.executable, "-c", code, timeout=timeout)
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def kernel_http_server(ns: Namespace, root: Path, port: int) -> None:
+    """Python's http.server for ``root`` on the kernel's side, once it accepts connections.
+
+    It listens on the wildcard address: the kernel's address on the TUN device may not
+    exist yet when it starts.
+    """
+    ns.popen(
+        sys.executable, "-m", "http.server", str(port), "--bind", "0.0.0.0",
+        "--directory", str(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    run_python(
+        ns,
+        f"""
+import socket, time
+deadline = time.monotonic() + 20
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=1).close()
+        break
+    except OSError:
+        assert time.monotonic() < deadline, "the kernel's HTTP server never started"
+        time.sleep(0.1)
+""",
+    )

@@ -14,7 +14,7 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Callable
 
-from synack.apps.echo import PEER_GONE, close_quietly
+from synack.apps.echo import PEER_GONE, close_quietly, echo_in_chunks
 
 READ_SIZE = 256 * 1024
 SOURCE_BLOCK = bytes(READ_SIZE)
@@ -39,14 +39,7 @@ async def bench_discard(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 async def bench_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Echo until EOF in large chunks."""
-    try:
-        while data := await reader.read(READ_SIZE):
-            writer.write(data)
-            await writer.drain()
-    except PEER_GONE:
-        writer.transport.abort()
-    finally:
-        await close_quietly(writer)
+    await echo_in_chunks(reader, writer, READ_SIZE)
 
 
 async def bench_source(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

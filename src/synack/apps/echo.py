@@ -33,8 +33,15 @@ async def close_quietly(writer: asyncio.StreamWriter) -> None:
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Echo until EOF, then close."""
+    await echo_in_chunks(reader, writer, CHUNK)
+
+
+async def echo_in_chunks(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chunk: int
+) -> None:
+    """Echo until EOF, reading at most ``chunk`` bytes at a time, then close."""
     try:
-        while data := await reader.read(CHUNK):
+        while data := await reader.read(chunk):
             writer.write(data)
             await writer.drain()
     except PEER_GONE:
