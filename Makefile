@@ -21,9 +21,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-# The interop tests drive the kernel's own tools inside network namespaces: install
-# what a fresh Debian machine lacks (needs root, as those tests do).
-SYSTOOLS := ip:iproute2 curl:curl ping:iputils-ping
+# The interop tests drive the kernel's own tools inside network namespaces, and the
+# ladder page is checked in a headless Chromium: install what a fresh Debian machine
+# lacks (needs root, as those tests do).
+SYSTOOLS := ip:iproute2 curl:curl ping:iputils-ping chromium:chromium chromedriver:chromium-driver
 sysdeps:
 	@missing=""; for t in $(SYSTOOLS); do \
 		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \

@@ -137,6 +137,39 @@ def _fetch(args: argparse.Namespace) -> int:
     return fetch(args)
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    """``synack ss`` / ``synack nstat``: ask a running ``synack serve`` for its view."""
+    from synack.control import ControlError, default_path, query
+
+    path = args.control if args.control is not None else default_path(args.tun)
+    request = "ss -o" if args.command == "ss" and args.options else args.command
+    try:
+        reply = query(path, request)
+    except ControlError as exc:
+        print(f"synack {args.command}: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(reply)
+    return 0
+
+
+def _add_inspect_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ss`` and ``nstat``: the views of a running ``synack serve``, over its control socket."""
+    for name, what in (("ss", "sockets, like ss -tan"), ("nstat", "counters, like nstat -az")):
+        cmd = sub.add_parser(
+            name,
+            help=f"a running synack serve's {what}",
+            description=f"Show a running synack serve's {what}, asked over its control "
+            "socket. With --tun, run this in the server's network namespace (ip netns exec "
+            "NS synack ...): the socket's default name depends on it.",
+        )
+        if name == "ss":
+            cmd.add_argument("-o", "--options", action="store_true", help="show timers, like ss -o")
+        where = cmd.add_mutually_exclusive_group(required=True)
+        where.add_argument("--tun", metavar="NAME", help="the server's TUN device")
+        where.add_argument("--control", metavar="PATH", help="the server's control socket")
+        cmd.set_defaults(func=_inspect)
+
+
 def _add_network_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``serve`` and ``fetch``: synack on a TUN device (needs root)."""
     from synack.serving import add_tun_arguments
@@ -155,6 +188,12 @@ def _add_network_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     serve.add_argument("--port", type=int, help="listen here instead of the kind's port")
     serve.add_argument("--root", metavar="DIR", default=".", help="what http serves")
+    serve.add_argument(
+        "--control",
+        metavar="PATH",
+        help="control socket for synack ss/nstat (default: /run/synack/NAME.sock, "
+        "NAME@NETNS.sock in a named network namespace)",
+    )
     add_tun_arguments(serve)
     serve.set_defaults(func=_serve)
     fetch = sub.add_parser(
@@ -200,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo.set_defaults(func=_demo)
     _add_network_commands(sub)
+    _add_inspect_commands(sub)
     args = parser.parse_args(argv)
     if getattr(args, "at", None) is not None:
         if not (args.ss or args.nstat):

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from synack.apps import StreamHandler
+from synack.control import ControlError, ControlServer, default_path, respond
 from synack.tcp.config import LINUX, RFC, TcpConfig
 from synack.tun import TunDriver, open_tun
 
@@ -97,13 +98,40 @@ def serve(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(driver, services, args))
 
 
+def _control(driver: TunDriver, args: argparse.Namespace) -> ControlServer:
+    """The control socket that ``synack ss`` and ``synack nstat`` ask."""
+
+    def answer(request: str) -> str:
+        with driver.guard():
+            return respond(driver.stack, request, now=driver.now_us())
+
+    path = getattr(args, "control", None) or default_path(args.tun)
+    return ControlServer(path, answer)
+
+
 async def _serve(
+    driver: TunDriver, services: list[tuple[int, StreamHandler]], args: argparse.Namespace
+) -> int:
+    loop = asyncio.get_running_loop()
+    driver.attach(loop)
+    control = _control(driver, args)
+    try:
+        await control.start()
+    except ControlError as exc:
+        print(f"synack serve: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return await _serve_until_signal(driver, services, args)
+    finally:
+        await control.close()
+
+
+async def _serve_until_signal(
     driver: TunDriver, services: list[tuple[int, StreamHandler]], args: argparse.Namespace
 ) -> int:
     import synack.asyncio as sa
 
     loop = asyncio.get_running_loop()
-    driver.attach(loop)
     own = str(ipaddress.ip_interface(args.addr).ip)
     servers = []
     for port, handler in services:
