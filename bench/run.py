@@ -6,7 +6,10 @@ trace recorded):
 - sim_bulk_MB_per_cpu_s: payload MB (10**6 bytes) per CPU second of a 50 MB transfer
   A -> B, verified by hash;
 - sim_cycles_per_cpu_s: sequential connect + accept + close cycles per CPU second
-  (client closes first; TIME_WAIT accumulates on A).
+  (client closes first; TIME_WAIT accumulates on A);
+- trace_off_MB_per_cpu_s, trace_on_MB_per_cpu_s: a smaller bulk transfer without a
+  tracer and with a JsonlTrace writing every event of both stacks to a temporary file,
+  run alternately so that both see the same machine; trace_on_over_off is their ratio.
 
 Each is run several times and the best run is kept (the machine may be shared). The CPU
 second is ``time.process_time()`` of this one process: both stacks, the simulator and the
@@ -30,6 +33,7 @@ import os
 import platform
 import pstats
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +43,7 @@ import sim_workloads as wl
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BULK_BYTES = 50 * wl.MB
+TRACE_BYTES = 10 * wl.MB
 CYCLES = 2000
 REPEATS = 3
 
@@ -73,6 +78,29 @@ def best_of(repeats: int, run: Callable[[], wl.Result]) -> tuple[wl.Result, list
         gc.collect()
         results.append(run())
     return max(results, key=lambda r: r.rate), results
+
+
+def trace_overhead(
+    size: int, repeats: int
+) -> tuple[wl.Result, wl.Result, list[wl.Result], list[wl.Result], int]:
+    """Best of ``repeats`` bulk transfers without and with a trace file, interleaved.
+
+    Returns (best off, best on, runs off, runs on, size of the trace file in bytes).
+    """
+    payload = wl.make_payload(size)
+    off: list[wl.Result] = []
+    on: list[wl.Result] = []
+    file_bytes = 0
+    with tempfile.TemporaryDirectory(prefix="synack-trace-") as tmp:
+        path = Path(tmp) / "bulk.jsonl"
+        for _ in range(repeats):
+            gc.collect()
+            off.append(wl.bulk_transfer(payload))
+            gc.collect()
+            on.append(wl.bulk_transfer(payload, trace=path))
+            file_bytes = path.stat().st_size
+    best = max(off, key=lambda r: r.rate), max(on, key=lambda r: r.rate)
+    return best[0], best[1], off, on, file_bytes
 
 
 def profile_bulk(size: int, top: int = 15) -> str:
@@ -143,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     payload = wl.make_payload(size)
     bulk, bulk_runs = best_of(args.repeats, lambda: wl.bulk_transfer(payload))
     cyc, cyc_runs = best_of(args.repeats, lambda: wl.connect_close_cycles(cycles))
+    trace_size = 2 * wl.MB if args.quick else TRACE_BYTES
+    t_off, t_on, t_off_runs, t_on_runs, trace_file = trace_overhead(trace_size, args.repeats)
 
     link = wl.LINK
     info = machine()
@@ -167,6 +197,18 @@ def main(argv: list[str] | None = None) -> int:
             "client first, server closes on end of stream; TIME_WAIT accumulates on A "
             "(one per cycle, random ephemeral ports)"
         ),
+        "trace_off_MB_per_cpu_s": round(t_off.rate, 3),
+        "trace_on_MB_per_cpu_s": round(t_on.rate, 3),
+        "trace_on_over_off": round(t_on.rate / t_off.rate, 3),
+        "trace_off_runs_MB_per_cpu_s": [round(r.rate, 3) for r in t_off_runs],
+        "trace_on_runs_MB_per_cpu_s": [round(r.rate, 3) for r in t_on_runs],
+        "trace_bytes": trace_size,
+        "trace_lines": t_on.trace_lines,
+        "trace_file_bytes": trace_file,
+        "trace_how": (
+            "bulk transfer A->B without a tracer, then with a JsonlTrace of both stacks "
+            "to a temporary file (CPU time includes writing it), alternately, best of repeats"
+        ),
         "link": {
             "delay_us": link.delay_us,
             "bandwidth_bps": link.bandwidth_bps,
@@ -183,6 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         (f"bulk {size // wl.MB} MB A->B", f"{bulk.rate:10.2f}", "MB / CPU s", bulk_runs),
         (f"connect+accept+close x{cycles}", f"{cyc.rate:10.1f}", "cycles / CPU s", cyc_runs),
+        (
+            f"bulk {trace_size // wl.MB} MB, no tracer",
+            f"{t_off.rate:10.2f}",
+            "MB / CPU s",
+            t_off_runs,
+        ),
+        (
+            f"bulk {trace_size // wl.MB} MB, JSON-lines trace",
+            f"{t_on.rate:10.2f}",
+            "MB / CPU s",
+            t_on_runs,
+        ),
     ]
     print(f"synack bench, simulated network ({info['cpu_model']}, Python {info['python']})")
     print(f"link: {link.delay_us} us one way, no loss, no bandwidth limit, MTU {link.mtu}")
@@ -194,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         f"bulk: {bulk.segments} segments ({bulk.segments / bulk.cpu_s:,.0f} per CPU s), "
         f"{bulk.virtual_s:.3f} virtual s; cycles: {cyc.segments / cycles:g} segments each, "
         f"{cyc.virtual_s:.1f} virtual s"
+    )
+    print(
+        f"trace: {t_on.trace_lines} lines, {trace_file / wl.MB:.1f} MB; traced runs at "
+        f"{t_on.rate / t_off.rate:.2f} x the untraced speed"
     )
 
     if not args.quick:

@@ -14,12 +14,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from synack.api.socket import Socket
 from synack.scenarios.world import World
 from synack.sim.link import LinkConfig
 from synack.tcp.connection import Connection
 from synack.tcp.state import State
+from synack.trace.jsonl import JsonlTrace
 
 PORT = 5001
 MB = 10**6
@@ -38,6 +40,7 @@ class Result:
     segments: int  # TCP segments sent by both stacks
     retransmissions: int = 0  # of those, retransmitted (0 expected on a lossless link)
     time_wait: int = 0  # connections left in TIME_WAIT (cycles: on A)
+    trace_lines: int = 0  # lines written to the trace file, when one was written
 
     @property
     def rate(self) -> float:
@@ -64,8 +67,13 @@ def make_payload(size: int, seed: int = 1) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def bulk_transfer(payload: bytes, seed: int = 0, link: LinkConfig = LINK) -> Result:
+def bulk_transfer(
+    payload: bytes, seed: int = 0, link: LinkConfig = LINK, trace: Path | None = None
+) -> Result:
     """Move ``payload`` from A to B over one connection and check it arrived intact.
+
+    With ``trace``, both stacks write every event to that JSON-lines file, and the
+    measured CPU time includes writing it (to show what tracing costs).
 
     Both applications are non-blocking and event driven, like an epoll loop: between
     application turns the network runs (in virtual time) until the receiver has a
@@ -74,6 +82,10 @@ def bulk_transfer(payload: bytes, seed: int = 0, link: LinkConfig = LINK) -> Res
     hashes it incrementally; nothing is accumulated, so the cost stays linear.
     """
     world = World(seed, link, record=False)
+    tracer = None
+    if trace is not None:
+        tracer = JsonlTrace(trace)
+        tracer.attach_world(world)
     srv = world.socket("B")
     srv.bind((world.address("B"), PORT))
     srv.listen(1)
@@ -86,6 +98,8 @@ def bulk_transfer(payload: bytes, seed: int = 0, link: LinkConfig = LINK) -> Res
 
     start = time.process_time()
     digest, received = pump(world, sender, receiver, payload)
+    if tracer is not None:
+        tracer.flush()
     cpu = time.process_time() - start
 
     if received != len(payload) or digest != expected:
@@ -102,6 +116,9 @@ def bulk_transfer(payload: bytes, seed: int = 0, link: LinkConfig = LINK) -> Res
     )
     sender.close()
     receiver.close()
+    if tracer is not None:
+        tracer.close()
+        result.trace_lines = tracer.lines
     return result
 
 

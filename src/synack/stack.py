@@ -343,9 +343,10 @@ class Stack:
             self._dropped(None, f"tcp: {exc.reason}")
             return
         key = (dst, seg.dst_port, src, seg.src_port)
-        if self.tracer is not None:
-            self.tracer(SegmentReceived(self.now, key, seg))
         conn = self.connections.get(key)
+        if self.tracer is not None:
+            shift = 0 if conn is None or seg.flags & SYN else conn.snd_wscale
+            self.tracer(SegmentReceived(self.now, key, seg, seg.window << shift))
         if conn is not None:
             if (
                 conn.state is State.TIME_WAIT
@@ -497,6 +498,8 @@ class Stack:
         iss = sq.add(conn.snd_nxt, 65535 + 2)  # far above anything the old one sent
         self.release(conn)
         conn.heap_at = None
+        if self.tracer is not None:
+            conn.trace_forget(self.tracer)
         child = self._new_connection(key, iss)
         child.state = State.TIME_WAIT  # so the trace shows TIME_WAIT -> SYN_RCVD
         child.listener = listener
@@ -531,10 +534,25 @@ class Stack:
         if segment.flags & RST:
             counters["TcpOutRsts"] += 1
         if self.tracer is not None:
-            self.tracer(SegmentSent(self.now, key, segment, retransmission))
+            self.tracer(
+                SegmentSent(self.now, key, segment, retransmission, self._window(key, segment))
+            )
+
+    def _window(self, key: ConnKey, segment: TcpSegment) -> int:
+        """The window a segment we send offers, in bytes (RFC 7323: never scaled on a SYN)."""
+        conn = self.connections.get(key)
+        if conn is None or not conn.ws_ok or segment.flags & SYN:
+            return segment.window
+        return segment.window << conn.rcv_wscale
 
     def reschedule(self, conn: Connection) -> None:
-        """Keep one live heap entry per connection at its earliest deadline."""
+        """Keep one live heap entry per connection at its earliest deadline.
+
+        Called after every piece of processing, which makes it the place to trace what
+        the processing changed (timers, windows, congestion state).
+        """
+        if self.tracer is not None:
+            conn.trace_changes(self.tracer)
         deadline = conn.deadline()
         if deadline is None:
             return

@@ -15,7 +15,22 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from synack.tcp import seq as sq
 from synack.tcp.config import MILLISECOND, SECOND, TcpConfig
 from synack.tcp.congestion import NewReno
-from synack.tcp.events import ConnKey, StateChange, TimerFired, Tracer
+from synack.tcp.events import (
+    DELAYED_ACK,
+    FIN_WAIT_2,
+    KEEPALIVE,
+    PERSIST,
+    RETRANSMISSION,
+    TIME_WAIT,
+    ConnKey,
+    Metrics,
+    RttSample,
+    StateChange,
+    TimerFired,
+    TimerSet,
+    TimerStopped,
+    Tracer,
+)
 from synack.tcp.rto import RtoEstimator
 from synack.tcp.state import CAN_RECEIVE, CAN_SEND, SYNCHRONIZED, State
 from synack.wire.tcp import (
@@ -49,6 +64,32 @@ MAX_WINDOW = 0xFFFF
 _FREEBSD_SYN_LAYOUT = (MSS, NOP, WSCALE, SACK_PERMITTED, TIMESTAMP)
 #: States in which send() may queue data (before the handshake ends it waits its turn).
 _QUEUE_STATES = CAN_SEND | {State.SYN_SENT, State.SYN_RCVD}
+#: Where each timer's last traced deadline sits in `TraceMarks.deadlines`.
+_TIMER_INDEX = {
+    RETRANSMISSION: 0,
+    DELAYED_ACK: 1,
+    PERSIST: 2,
+    KEEPALIVE: 3,
+    TIME_WAIT: 4,
+    FIN_WAIT_2: 4,
+}
+
+
+_TIMERS_OFF: tuple[int | None, ...] = (None,) * 5
+#: cwnd, ssthresh, rto, srtt, rttvar, snd_una, snd_nxt, snd_wnd, rcv_wnd, inflight.
+_MetricValues = tuple[int, int, int, int | None, int | None, int, int, int, int, int]
+
+
+class TraceMarks:
+    """What was last traced for a connection, so only changes are traced again."""
+
+    __slots__ = ("deadlines", "metrics", "state_timer")
+
+    def __init__(self) -> None:
+        #: rtx, delayed ACK, persist, keepalive, TIME-WAIT/FIN-WAIT-2 (None when off).
+        self.deadlines = _TIMERS_OFF
+        self.state_timer = TIME_WAIT  # which of the two the fifth deadline was
+        self.metrics: _MetricValues | None = None
 
 
 class ConnectionHost(Protocol):
@@ -180,6 +221,7 @@ class Connection:
         "soft_error_una",
         "state",
         "state_at",
+        "trace_marks",
         "ts_offset",
         "ts_ok",
         "ts_recent",
@@ -293,6 +335,7 @@ class Connection:
         self.orphaned = False
         self.last_recv_us = now
         self.heap_at: int | None = None  # deadline of this connection's entry in the host heap
+        self.trace_marks: TraceMarks | None = None  # only used while a tracer is attached
 
     # ------------------------------------------------------------------ helpers
 
@@ -334,6 +377,7 @@ class Connection:
     def _forget_peer(self) -> None:
         """Back to LISTEN on an RFC-style passive open: a fresh TCB, ready for a new SYN."""
         keep = (self.wake, self.keepalive, self.nodelay, self.linger, self.reuseaddr)
+        marks = self.trace_marks
         self.__init__(  # type: ignore[misc]  # re-running __init__ resets every variable
             self.host,
             self.key,
@@ -344,6 +388,7 @@ class Connection:
         )
         self.state = State.LISTEN
         self.wake, self.keepalive, self.nodelay, self.linger, self.reuseaddr = keep
+        self.trace_marks = marks
 
     def _notify(self) -> None:
         if self.wake is not None:
@@ -682,7 +727,7 @@ class Connection:
         self.now = now
         if self.state_at is not None and self.state_at <= now:
             self.state_at = None
-            self._trace_timer("time-wait" if self.state is State.TIME_WAIT else "fin-wait-2")
+            self._trace_timer(TIME_WAIT if self.state is State.TIME_WAIT else FIN_WAIT_2)
             if self.state is State.TIME_WAIT:
                 self.host.counters["TcpExtTW"] += 1
             self._set_state(State.CLOSED, "timeout")
@@ -690,32 +735,106 @@ class Connection:
             return
         if self.rtx_at is not None and self.rtx_at <= now:
             self.rtx_at = None
-            self._trace_timer("retransmission")
+            self._trace_timer(RETRANSMISSION)
             self._on_rtx_timeout()
         if self.state is State.CLOSED:
             self.host.reschedule(self)
             return
         if self.persist_at is not None and self.persist_at <= now:
             self.persist_at = None
-            self._trace_timer("persist")
+            self._trace_timer(PERSIST)
             self._on_persist()
         if self.keep_at is not None and self.keep_at <= now:
             self.keep_at = None
-            self._trace_timer("keepalive")
+            self._trace_timer(KEEPALIVE)
             self._on_keepalive()
         if self.closed:  # a keepalive may have given up
             self.host.reschedule(self)
             return
         if self.delack_at is not None and self.delack_at <= now:
             self.delack_at = None
-            self._trace_timer("delayed-ack")
+            self._trace_timer(DELAYED_ACK)
             self.host.counters["TcpExtDelayedACKs"] += 1
             self._ack_now = True
         self._finish()
 
     def _trace_timer(self, name: str) -> None:
-        if self.host.tracer is not None:
-            self.host.tracer(TimerFired(self.now, self.key, name))
+        tracer = self.host.tracer
+        if tracer is not None:
+            tracer(TimerFired(self.now, self.key, name))
+            marks = self.trace_marks
+            if marks is not None:  # fired, so no "stop" follows
+                deadlines = list(marks.deadlines)
+                deadlines[_TIMER_INDEX[name]] = None
+                marks.deadlines = tuple(deadlines)
+
+    def trace_changes(self, tracer: Tracer) -> None:
+        """Trace every timer set or stopped, and the metrics if any moved, since last time.
+
+        The stack calls this after each piece of processing while a tracer is attached, so
+        a change made and undone within one step (a delayed ACK armed, then sent at once)
+        leaves no line: the trace shows what the peer and the timers could observe.
+        """
+        marks = self.trace_marks
+        if marks is None:
+            marks = self.trace_marks = TraceMarks()
+        now, key = self.now, self.key
+        current = (self.rtx_at, self.delack_at, self.persist_at, self.keep_at, self.state_at)
+        deadlines = marks.deadlines
+        if current != deadlines:
+            for index, name in enumerate((RETRANSMISSION, DELAYED_ACK, PERSIST, KEEPALIVE)):
+                new, old = current[index], deadlines[index]
+                if new != old:
+                    if new is None:
+                        tracer(TimerStopped(now, key, name))
+                    else:
+                        tracer(TimerSet(now, key, name, new))
+            new, old = current[4], deadlines[4]
+            name = TIME_WAIT if self.state is State.TIME_WAIT else FIN_WAIT_2
+            if old is not None and (new is None or name != marks.state_timer):
+                tracer(TimerStopped(now, key, marks.state_timer))
+            if new is not None and (new != old or name != marks.state_timer):
+                tracer(TimerSet(now, key, name, new))
+                marks.state_timer = name
+            marks.deadlines = current
+        if self.state is State.CLOSED or self.state is State.LISTEN:
+            return
+        rto = self.rto
+        srtt = rto.srtt
+        cc = self.cc
+        metrics: _MetricValues = (
+            cc.cwnd,
+            cc.ssthresh,
+            rto.rto,
+            srtt,
+            None if srtt is None else rto.rttvar,
+            self.snd_una,
+            self.snd_nxt,
+            self.snd_wnd,
+            self.rcv_wnd,
+            sq.diff(self.snd_nxt, self.snd_una),
+        )
+        if metrics != marks.metrics:
+            marks.metrics = metrics
+            tracer(Metrics(now, key, *metrics))
+
+    def trace_forget(self, tracer: Tracer) -> None:
+        """The stack dropped this connection without closing it (a new SYN reopened its
+        TIME-WAIT): its running timers end here."""
+        marks = self.trace_marks
+        if marks is None:
+            return
+        for index, name in enumerate((RETRANSMISSION, DELAYED_ACK, PERSIST, KEEPALIVE)):
+            if marks.deadlines[index] is not None:
+                tracer(TimerStopped(self.now, self.key, name))
+        if marks.deadlines[4] is not None:
+            tracer(TimerStopped(self.now, self.key, marks.state_timer))
+        self.trace_marks = None
+
+    def _trace_rtt(self, tracer: Tracer, sample: int) -> None:
+        rto = self.rto
+        srtt = rto.srtt if rto.srtt is not None else sample
+        tracer(RttSample(self.now, self.key, sample, srtt, rto.rttvar, rto.rto))
 
     def _retry_limit(self) -> int:
         if self.state is State.SYN_SENT:
@@ -1418,14 +1537,20 @@ class Connection:
             self.snd_buf_seq = upto
         if self.rtt_seq is not None:
             if sq.gt(ack, self.rtt_seq):
-                self.rto.sample(self.now - self.rtt_start)
+                rtt = self.now - self.rtt_start
+                self.rto.sample(rtt)
                 self.rtt_seq = None
+                if self.host.tracer is not None:
+                    self._trace_rtt(self.host.tracer, rtt)
         elif self.ts_ok and seg is not None:
             opts = seg.options
             if opts is not None and opts.timestamp is not None and opts.timestamp[1]:
                 elapsed_ms = (self._ts_now() - opts.timestamp[1]) & sq.MASK
                 if elapsed_ms * MILLISECOND <= self.rto.rto_max:  # else a stale or bogus echo
-                    self.rto.sample(max(elapsed_ms, 1) * MILLISECOND)
+                    rtt = max(elapsed_ms, 1) * MILLISECOND
+                    self.rto.sample(rtt)
+                    if self.host.tracer is not None:
+                        self._trace_rtt(self.host.tracer, rtt)
         self.snd_una = ack
         if sq.lt(self.snd_nxt, ack):
             self.snd_nxt = ack
