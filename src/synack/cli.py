@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 def _demo(args: argparse.Namespace) -> int:
     from synack.scenarios.catalog import SCENARIOS, Options, find
     from synack.scenarios.world import World
+    from synack.trace.jsonl import JsonlTrace
     from synack.trace.ladder import render_ladder, state_summary
     from synack.trace.pcap import PcapRecorder
 
@@ -26,7 +27,7 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(exc.args[0], file=sys.stderr)
         return 2
-    for path in (args.pcap, args.svg, args.html):
+    for path in (args.pcap, args.svg, args.html, args.trace):
         if path is None:
             continue
         try:  # fail here, not half way through the scenario
@@ -44,6 +45,7 @@ def _demo(args: argparse.Namespace) -> int:
     # the first one built (every scenario builds one) through World.watch, before its
     # first packet.
     pcaps: list[PcapRecorder] = []
+    traces: list[JsonlTrace] = []
     snapshots: list[str] = []
     worlds: list[World] = []
 
@@ -53,6 +55,10 @@ def _demo(args: argparse.Namespace) -> int:
         worlds.append(world)
         if args.pcap is not None:
             pcaps.append(PcapRecorder(world.net, args.pcap))
+        if args.trace is not None:
+            trace = JsonlTrace(args.trace, clock="virtual")
+            trace.attach_world(world)
+            traces.append(trace)
         if args.at is not None:
             at_us = round(args.at * 1000)
             world.net.call_at(at_us, lambda: snapshots.append(_views(args, world, at_us)))
@@ -72,6 +78,8 @@ def _demo(args: argparse.Namespace) -> int:
         finally:
             for pcap in pcaps:
                 pcap.close()
+            for trace in traces:
+                trace.close()
     if world.recorder is None:
         print("(this scenario runs without a trace)")
     else:
@@ -89,6 +97,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(_views(args, world), end="")
     for pcap in pcaps:
         print(f"\n{pcap.packets} packets written to {pcap.path} (raw IP, pcap)")
+    if traces:
+        print(f"\ntrace written to {args.trace} (JSON lines: synack plot {args.trace} ...)")
     return status
 
 
@@ -217,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--delay", type=float, default=10.0, help="one-way delay in ms")
     demo.add_argument("--seed", type=int, default=0, help="seed that makes the run repeatable")
     demo.add_argument("--pcap", metavar="FILE", help="write every packet, as sent, to a pcap file")
+    demo.add_argument(
+        "--trace", metavar="FILE", help="write every event as JSON lines (docs/trace-format.md)"
+    )
     demo.add_argument("--svg", metavar="FILE", help="also draw the ladder as an SVG file")
     demo.add_argument(
         "--html", metavar="FILE", help="also draw the ladder as a self-contained HTML page"
@@ -240,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
     _add_network_commands(sub)
     _add_inspect_commands(sub)
+    from synack.trace.plot import add_parser as add_plot_parser
+
+    add_plot_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "at", None) is not None:
         if not (args.ss or args.nstat):

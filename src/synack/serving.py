@@ -40,6 +40,9 @@ def add_tun_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="linux")
     parser.add_argument("--mtu", type=int, default=1500, help="the device's MTU (68..65535)")
     parser.add_argument("--pcap", metavar="FILE", help="write every packet to a pcap file")
+    parser.add_argument(
+        "--trace", metavar="FILE", help="write every event as JSON lines (docs/trace-format.md)"
+    )
 
 
 def _interfaces(args: argparse.Namespace) -> tuple[str, str]:
@@ -77,10 +80,19 @@ def _tun(args: argparse.Namespace) -> Iterator[TunDriver]:
         driver.on_packet.append(
             lambda _direction, packet: writer.write(time.time_ns() // 1000, packet)
         )
+    trace = None
+    if args.trace is not None:
+        from synack.trace.jsonl import JsonlTrace
+
+        trace = JsonlTrace(args.trace, clock="monotonic")
+        with driver.guard():
+            trace.attach(driver.stack, host=args.tun)
     try:
         yield driver
     finally:
         driver.close()
+        if trace is not None:
+            trace.close()
         if pcap is not None:
             pcap.close()
             print(f"{pcap.packets} packets written to {pcap.path}", file=sys.stderr)
