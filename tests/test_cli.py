@@ -135,3 +135,20 @@ def test_demo_drawing_to_an_unwritable_place_is_a_clear_error(
     captured = capsys.readouterr()
     assert "cannot write" in captured.err
     assert captured.out == ""  # refused before the scenario ran
+
+
+def test_demo_trace_feeds_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from synack.trace.jsonl import read_trace
+
+    trace = tmp_path / "s26.jsonl"
+    assert main(["demo", "lost-data", "--trace", str(trace)]) == 0
+    assert f"trace written to {trace}" in capsys.readouterr().out
+    lines = list(read_trace(trace))
+    hosts = {line["host"] for line in lines[1:]}
+    assert hosts == {"A", "B"}
+    assert any(line["ev"] == "seg" and line.get("rtx") for line in lines)  # the repair
+    assert any(line["ev"] == "timer" and line["action"] == "set" for line in lines)
+    for kind in ("tsg", "cwnd", "rtt"):
+        out = tmp_path / f"{kind}.svg"
+        assert main(["plot", str(trace), "--kind", kind, "-o", str(out)]) == 0
+        assert out.read_text().startswith("<?xml")

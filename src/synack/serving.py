@@ -13,7 +13,6 @@ import contextlib
 import ipaddress
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -71,15 +70,7 @@ def _tun(args: argparse.Namespace) -> Iterator[TunDriver]:
         )
     except (OSError, ValueError) as exc:
         raise SystemExit(f"synack: cannot open TUN device {args.tun}: {exc}") from None
-    pcap = None
-    if args.pcap is not None:
-        from synack.trace.pcap import PcapFile
-
-        pcap = PcapFile(args.pcap)
-        writer = pcap  # packets are stamped with the wall clock, as a capture would be
-        driver.on_packet.append(
-            lambda _direction, packet: writer.write(time.time_ns() // 1000, packet)
-        )
+    pcap = driver.write_pcap(args.pcap) if args.pcap is not None else None
     trace = None
     if args.trace is not None:
         from synack.trace.jsonl import JsonlTrace
@@ -90,11 +81,10 @@ def _tun(args: argparse.Namespace) -> Iterator[TunDriver]:
     try:
         yield driver
     finally:
-        driver.close()
+        driver.close()  # closes the pcap file too
         if trace is not None:
             trace.close()
         if pcap is not None:
-            pcap.close()
             print(f"{pcap.packets} packets written to {pcap.path}", file=sys.stderr)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from netns import Namespace
+from synack.trace.jsonl import read_trace
 
 from .tools import (
     SYNACK,
@@ -179,13 +180,16 @@ def test_synack_fetch_downloads_from_a_kernel_http_server(netns: Namespace, tmp_
     assert sha256(got) == sha256(original)
 
 
-def test_serve_writes_a_pcap_and_stops_cleanly_on_sigterm(netns: Namespace, tmp_path: Path) -> None:
+def test_serve_writes_a_pcap_and_a_trace_and_stops_cleanly_on_sigterm(
+    netns: Namespace, tmp_path: Path
+) -> None:
     from scapy.all import IP, TCP, rdpcap  # an independent decoder
 
     pcap = tmp_path / "serve.pcap"
     proc = netns.popen(
         SYNACK, "serve", "echo", "--tun", TUN, "--addr", V4["addr"], "--host-addr", V4["host"],
-        "--pcap", str(pcap), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        "--pcap", str(pcap), "--trace", str(tmp_path / "serve.jsonl"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     wait_for_line(proc, "listening on ")
     run_python(
@@ -207,3 +211,11 @@ with socket.create_connection(("198.18.0.2", 7), timeout=10) as s:
     assert (kernel, "PA", b"hello") in segments
     assert (synack, "PA", b"hello") in segments
     assert any(src == synack and "F" in flags for src, flags, _ in segments)
+    lines = list(read_trace(tmp_path / "serve.jsonl"))
+    assert lines[0]["clock"] == "monotonic"
+    conns = {tuple(line["conn"]) for line in lines if line["ev"] == "seg"}
+    assert [c for c in conns if c[2] == kernel and c[1] == 7]  # our side of the connection
+    kinds = {(line["ev"], line.get("dir")) for line in lines}
+    assert {("seg", "in"), ("seg", "out"), ("state", None), ("cc", None)} <= kinds
+    states = [line["new"] for line in lines if line["ev"] == "state" and line["conn"][3] != 0]
+    assert states[:2] == ["SYN_RCVD", "ESTABLISHED"]

@@ -14,6 +14,7 @@ import os
 import socket as std
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,25 @@ def test_packet_hooks_see_both_directions(pair: tuple[TunDriver, TunDriver]) -> 
     srv.close()
     syn, syn_ack = 0x02, 0x12
     assert seen[:2] == [("out", syn), ("in", syn_ack)]  # TCP flags byte of each packet
+
+
+def test_write_pcap_captures_both_directions(
+    pair: tuple[TunDriver, TunDriver], tmp_path: Path
+) -> None:
+    from scapy.all import IP, TCP, rdpcap  # an independent decoder
+
+    a, b = pair
+    pcap = a.write_pcap(tmp_path / "a.pcap")
+    srv = listening(b)
+    cli = Socket(a)
+    cli.settimeout(TIMEOUT)
+    cli.connect(("198.18.0.2", 80))
+    conn, _ = srv.accept()
+    cli.sendall(b"captured")
+    conn.settimeout(TIMEOUT)
+    assert conn.recv(100) == b"captured"
+    a.close()
+    assert pcap.closed
+    seen = [(p[IP].src, str(p[TCP].flags), bytes(p[TCP].payload)) for p in rdpcap(str(pcap.path))]
+    assert seen[:2] == [("198.18.0.1", "S", b""), ("198.18.0.2", "SA", b"")]
+    assert ("198.18.0.1", "PA", b"captured") in seen

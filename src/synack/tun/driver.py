@@ -16,10 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Protocol
 
 from synack.api import driver as api_driver
 from synack.stack import Stack
+from synack.trace.pcap import PcapFile
 
 #: Packets read per reader callback: bounds the time the stack holds the lock.
 BATCH = 256
@@ -63,6 +65,7 @@ class TunDriver:
         self._closed = False
         #: ``hook(direction, packet)`` with direction "in" or "out" (a pcap writer).
         self.on_packet: list[PacketHook] = []
+        self._captures: list[PcapFile] = []
         #: Writes the device refused with an error other than a full queue.
         self.write_errors = 0
         #: Why the device stopped being read (it went away under us), if it did.
@@ -188,6 +191,16 @@ class TunDriver:
             self._own_thread = None
             raise failure[0]
 
+    def write_pcap(self, path: str | Path) -> PcapFile:
+        """Capture every packet in and out, from now until `close`, into a pcap file.
+
+        Packets are stamped with the wall clock, as a capture on the device would be.
+        """
+        pcap = PcapFile(path)
+        self.on_packet.append(lambda _direction, packet: pcap.write(time.time_ns() // 1000, packet))
+        self._captures.append(pcap)
+        return pcap
+
     def close(self) -> None:
         """Stop the loop work (and the thread, if ours), close the device, wake waiters."""
         if self._closed:
@@ -216,6 +229,8 @@ class TunDriver:
             self._loop_thread = None
             self.device.close()
             self._cond.notify_all()
+        for pcap in self._captures:
+            pcap.close()
         with contextlib.suppress(RuntimeError):  # no default driver at all
             if api_driver.default_driver() is self:
                 api_driver.set_default_driver(None)
