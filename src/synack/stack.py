@@ -259,6 +259,9 @@ class Stack:
         self.listeners: dict[tuple[bytes, int], Listener] = {}
         self.bindings: list[Binding] = []
         self._out: list[bytes] = []
+        #: Between begin_batch and end_batch, delayed ACKs wait for the batch's end.
+        self.batching = False
+        self._owed: list[Connection] = []
         self._heap: list[tuple[int, int, Connection]] = []
         self._heap_counter = 0
         #: Overrides the ISN (experiments such as sequence wrap-around); None is RFC 6528.
@@ -278,6 +281,33 @@ class Stack:
             self.counters["SynackInternalErrors"] += 1
             if self.strict:
                 raise
+
+    def begin_batch(self) -> None:
+        """Packets that arrived together follow: coalesce their delayed ACKs.
+
+        A driver that reads a burst of packets at once (a TUN device) brackets it with
+        this and `end_batch`, so that a burst of in-order data is acknowledged once, as a
+        kernel does after GRO, rather than every second segment. Duplicate ACKs, quick
+        ACKs and window updates are never deferred.
+        """
+        self.batching = True
+
+    def end_batch(self) -> None:
+        """Send the ACKs deferred since `begin_batch`."""
+        self.batching = False
+        owed, self._owed = self._owed, []
+        for conn in owed:
+            try:
+                conn.pay_owed_ack()
+            except Exception:
+                self.counters["SynackInternalErrors"] += 1
+                if self.strict:
+                    raise
+
+    def owe_ack(self, conn: Connection) -> None:
+        if not conn.ack_owed:
+            conn.ack_owed = True
+            self._owed.append(conn)
 
     def transmit(self) -> list[bytes]:
         out, self._out = self._out, []

@@ -91,6 +91,37 @@ def test_delayed_ack_after_the_quickack_phase() -> None:
     assert h.tx() == [(".", SND_NXT, RCV_NXT + 2923, 0)]
 
 
+def test_a_receive_batch_is_acknowledged_once_at_its_end() -> None:
+    h, _conn = established(LINUX.with_changes(quickacks=0, rmem=1 << 20))
+    h.stack.begin_batch()
+    for i in range(10):
+        h.inject("P.", RCV_NXT + i * 1460, SND_NXT, payload=b"x" * 1460)
+    assert h.tx() == []  # every second segment would have been ACKed without the batch
+    h.stack.end_batch()
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 14600, 0)]
+
+
+def test_a_receive_batch_never_defers_duplicate_acks() -> None:
+    h, _conn = established(LINUX.with_changes(quickacks=0, rmem=1 << 20))
+    h.stack.begin_batch()
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"x" * 1460)
+    h.inject("P.", RCV_NXT + 1460, SND_NXT, payload=b"x" * 1460)
+    for i in range(3, 6):  # segment 3 of the burst is missing: each later one is a dupack
+        h.inject("P.", RCV_NXT + i * 1460, SND_NXT, payload=b"x" * 1460)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 2920, 0)] * 3
+    h.stack.end_batch()
+    assert h.tx() == []  # the ACK owed for the first two went out with the first dupack
+
+
+def test_data_sent_in_a_batch_carries_the_owed_ack() -> None:
+    h, conn = established(LINUX.with_changes(quickacks=0, rmem=1 << 20))
+    h.stack.begin_batch()
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"x" * 2920)
+    conn.send(b"reply")
+    h.stack.end_batch()
+    assert h.tx() == [("P.", SND_NXT, RCV_NXT + 2920, 5)]
+
+
 def test_receive_buffer_bounds_the_advertised_window() -> None:
     h, conn = established(LINUX.with_changes(rmem=4000))
     h.inject("P.", RCV_NXT, SND_NXT, payload=b"a" * 1000)

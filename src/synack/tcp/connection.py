@@ -97,9 +97,12 @@ class ConnectionHost(Protocol):
 
     tracer: Tracer | None
     now: int
+    batching: bool
 
     @property
     def counters(self) -> dict[str, int]: ...
+
+    def owe_ack(self, conn: Connection) -> None: ...
 
     def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None: ...
 
@@ -159,6 +162,7 @@ class Connection:
         "_delack_pending",
         "_fin_acked",
         "_quickacks",
+        "ack_owed",
         "cc",
         "config",
         "delack_at",
@@ -311,6 +315,7 @@ class Connection:
         # ACK policy.
         self._ack_now = False
         self._delack_pending = 0
+        self.ack_owed = False  # a delayed ACK left for the end of the host's receive batch
         self._quickacks = config.quickacks
         self._fin_acked = False
 
@@ -495,9 +500,17 @@ class Connection:
             self._ack_now = False
             self._delack_pending = 0
             self.delack_at = None
+            self.ack_owed = False
         if retransmission:
             self.host.counters["TcpRetransSegs"] += 1
         self.host.emit(self, segment, retransmission)
+
+    def pay_owed_ack(self) -> None:
+        """The end of a receive batch: send the ACK deferred to it, unless data took it."""
+        if self.ack_owed and self.state is not State.CLOSED:
+            self.now = self.host.now
+            self.send_ack()
+            self.host.reschedule(self)
 
     def send_ack(self) -> None:
         # SND.MAX, not SND.NXT: after a timeout SND.NXT goes back to resend, but the peer
@@ -1717,7 +1730,12 @@ class Connection:
             return
         self._delack_pending += length
         if self._delack_pending >= 2 * self.our_mss - (24 if self.ts_ok else 0):
-            self._ack_now = True
+            if self.host.batching:
+                # Several segments arrived together (a burst read from a device): one
+                # ACK at the end of the burst covers them all, as GRO makes Linux do.
+                self.host.owe_ack(self)
+            else:
+                self._ack_now = True
         elif self.delack_at is None:
             self.delack_at = self.now + self.config.delack_min_us
 

@@ -281,8 +281,12 @@ class TunDriver:
                         hook("in", packet)
             now = self.now_us()
             receive = stack.receive
-            for packet in packets:
-                receive(packet, now)
+            stack.begin_batch()  # one ACK for a burst of data, as after GRO
+            try:
+                for packet in packets:
+                    receive(packet, now)
+            finally:
+                stack.end_batch()
             stack.advance(now)
             self._flush()
             deadline = stack.next_deadline()
