@@ -123,6 +123,10 @@ class ListenerHooks(Protocol):
     def child_failed(self, conn: Connection) -> None: ...
 
 
+#: The longest the sender waits before sending less than sender SWS avoidance wants.
+SWS_OVERRIDE_MAX_US = 1_000_000
+
+
 def window_scale_for(config: TcpConfig) -> int:
     """The shift we announce: the configured one, or the least that covers rmem."""
     if config.wscale is not None:
@@ -979,7 +983,9 @@ class Connection:
                     # override timeout fired).
                     if in_flight > 0 or (n < self.max_snd_wnd // 2 and not override):
                         if in_flight == 0 and self.persist_at is None:
-                            self.persist_at = self.now + self.rto.rto
+                            # The override timeout: RFC 1122 4.2.3.4 puts it at 0.1 to
+                            # 1 s, so a backed-off RTO must not stretch it further.
+                            self.persist_at = self.now + min(self.rto.rto, SWS_OVERRIDE_MAX_US)
                         break
                 elif n < mss and in_flight > 0 and not self.nodelay and not fin_due:
                     break  # Nagle: one small segment in flight at a time
