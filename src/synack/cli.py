@@ -253,9 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
     _add_network_commands(sub)
     _add_inspect_commands(sub)
+    from synack.packetdrill.command import add_parser as add_packetdrill_parser
+    from synack.trace.ladder_command import add_parser as add_ladder_parser
     from synack.trace.plot import add_parser as add_plot_parser
 
     add_plot_parser(sub)
+    add_ladder_parser(sub)
+    add_packetdrill_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "at", None) is not None:
         if not (args.ss or args.nstat):
