@@ -81,6 +81,10 @@ def _tun(args: argparse.Namespace) -> Iterator[TunDriver]:
     try:
         yield driver
     finally:
+        # A second SIGINT or SIGTERM (a shell's ^C reaches the whole process group) must
+        # not cut the closing short: the trace and the pcap are written out here.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         driver.close()  # closes the pcap file too
         if trace is not None:
             trace.close()
