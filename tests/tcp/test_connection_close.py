@@ -230,6 +230,16 @@ def test_time_wait_acks_an_unexpected_segment_without_restarting() -> None:
     assert conn.state is State.CLOSED
 
 
+def test_time_wait_drops_an_in_window_segment_without_ack() -> None:
+    # RFC 9293 3.10.7.4, fifth check, before the FIN processing of the eighth.
+    h, conn, t0 = time_wait()
+    h.inject("F", RCV_NXT + 1, 0, at=t0 + 10 * SECOND)
+    h.inject("P", RCV_NXT + 1, 0, payload=b"late", at=t0 + 11 * SECOND)
+    assert h.tx() == []
+    h.advance(t0 + 60 * SECOND)
+    assert conn.state is State.CLOSED
+
+
 def test_time_wait_never_retransmits() -> None:
     h, _conn, t0 = time_wait()
     assert h.advance(t0 + 60 * SECOND) == []

@@ -1401,6 +1401,8 @@ class Connection:
         if flags & SYN:
             self._challenge_ack("TcpExtTCPSYNChallenge")
             return
+        if not flags & ACK and sq.ge(seg.seq, self.rcv_nxt):
+            return  # RFC 9293 3.10.7.4, fifth check: in the window without ACK: dropped
         if seg.payload or flags & FIN:
             self._ack_now = True
 
