@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from synack.apps import StreamHandler
+from synack.apps import PROTOCOL_SERVICES, StreamHandler
 from synack.control import ControlError, ControlServer, default_path, respond
 from synack.tcp.config import LINUX, RFC, TcpConfig
 from synack.tun import TunDriver, open_tun
@@ -140,13 +140,18 @@ async def _serve_until_signal(
     loop = asyncio.get_running_loop()
     own = str(ipaddress.ip_interface(args.addr).ip)
     servers = []
+    protocols = dict(PROTOCOL_SERVICES.get(args.kind, []))
     for port, handler in services:
         try:
-            servers.append(
-                await sa.start_server(
+            if port in protocols and args.port is None:
+                server = await sa.create_server(
+                    protocols[port], own, port, driver=driver, backlog=BACKLOG
+                )
+            else:
+                server = await sa.start_server(
                     handler, own, port, driver=driver, backlog=BACKLOG, limit=STREAM_LIMIT
                 )
-            )
+            servers.append(server)
         except OSError as exc:
             print(f"synack serve: cannot listen on port {port}: {exc}", file=sys.stderr)
             return 1

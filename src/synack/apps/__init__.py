@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from synack.apps.bench import BENCH_SERVICES
+from synack.apps.bench_protocols import BENCH_PROTOCOLS
 from synack.apps.chargen import chargen
 from synack.apps.discard import discard
 from synack.apps.echo import echo
@@ -80,4 +81,17 @@ def listeners(
     return [(chosen, built)]
 
 
-__all__ = ["SERVICES", "Service", "ServiceOptions", "StreamHandler", "listeners"]
+#: Kinds also served as plain asyncio protocols, cheaper per connection than streams.
+PROTOCOL_SERVICES: dict[str, list[tuple[int, Callable[[], asyncio.Protocol]]]] = {
+    "bench": BENCH_PROTOCOLS,
+}
+
+
+__all__ = [
+    "PROTOCOL_SERVICES",
+    "SERVICES",
+    "Service",
+    "ServiceOptions",
+    "StreamHandler",
+    "listeners",
+]
