@@ -28,7 +28,6 @@ scale each side announced), as simulated ladders show them.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from synack.tcp.events import (
     TIME_WAIT,
 )
 from synack.tcp.state import State
+from synack.trace.endpoints import Endpoint, endpoint_text, norm_addr, parse_conn
 from synack.trace.jsonl import read_trace
 from synack.trace.recorder import SegmentRecord, StateRecord, TimerRecord, Trace
 from synack.wire.tcp import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG, TcpOptions, TcpSegment
@@ -77,7 +77,6 @@ TRANSIT_US: Final = 1
 #: Largest payload an IP packet without jumbograms can carry: a bound on ``len``.
 MAX_PAYLOAD: Final = 0xFFFF
 
-Endpoint = tuple[str, int]
 Line = dict[str, Any]
 
 
@@ -95,7 +94,7 @@ class Connection:
     hosts: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f"{_endpoint_text(self.local)}-{_endpoint_text(self.remote)}"
+        return f"{endpoint_text(self.local)}-{endpoint_text(self.remote)}"
 
     @property
     def pair(self) -> frozenset[Endpoint]:
@@ -140,36 +139,6 @@ class TraceFile:
     @property
     def hosts(self) -> set[str]:
         return set().union(*self.owners.values())
-
-
-def _endpoint_text(endpoint: Endpoint) -> str:
-    addr, port = endpoint
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
-
-
-def _norm_addr(addr: str) -> str:
-    """One spelling per address, so that --conn and the file's lines compare equal."""
-    try:
-        return str(ipaddress.ip_address(addr))
-    except ValueError:
-        return addr
-
-
-def parse_conn(text: str) -> tuple[Endpoint, Endpoint]:
-    """``ADDR:PORT-ADDR:PORT`` (IPv6 addresses in brackets) as two endpoints."""
-
-    def endpoint(part: str) -> Endpoint:
-        addr, sep, port = part.rpartition(":")
-        addr = addr.removeprefix("[").removesuffix("]")
-        if not sep or not addr or not port.isdigit() or int(port) > 0xFFFF:
-            raise ValueError(f"bad endpoint {part!r}: expected ADDR:PORT")
-        return _norm_addr(addr), int(port)
-
-    # IPv6 addresses hold no "-", so the first one splits local from remote.
-    local, sep, remote = text.partition("-")
-    if not sep:
-        raise ValueError(f"bad connection {text!r}: expected ADDR:PORT-ADDR:PORT")
-    return endpoint(local), endpoint(remote)
 
 
 def _int(line: Line, name: str, where: str, top: int = 0xFFFFFFFF) -> int:
@@ -243,10 +212,10 @@ def _conn(line: Line) -> tuple[Endpoint, Endpoint | None] | None:
     conn = line.get("conn")
     if conn is None:
         return None
-    local = (_norm_addr(conn[0]), conn[1])
+    local = (norm_addr(conn[0]), conn[1])
     if conn[2] == "*":
         return local, None
-    return local, (_norm_addr(conn[2]), conn[3])
+    return local, (norm_addr(conn[2]), conn[3])
 
 
 def load(path: str | os.PathLike[str]) -> TraceFile:
@@ -364,7 +333,7 @@ def build(data: TraceFile, conn: Connection) -> tuple[Trace, str, str]:
     """The recorder `Trace` of one connection, and its (left, right) timelines."""
     left, right = sides(data, conn)
     segs = [s for s in data.segments[conn.pair] if s.host in (left, right)]
-    host_of = _hosts_by_endpoint(segs, left, right)
+    host_of = _hosts_byendpoint_text(segs, left, right)
     shift = _window_shifts(segs)
     payloads: dict[int, bytes] = {}
     placed: list[tuple[int, int, SegmentRecord]] = []
@@ -416,7 +385,7 @@ def build(data: TraceFile, conn: Connection) -> tuple[Trace, str, str]:
     return trace, left, right
 
 
-def _hosts_by_endpoint(segs: Iterable[_Seg], left: str, right: str) -> dict[Endpoint, str]:
+def _hosts_byendpoint_text(segs: Iterable[_Seg], left: str, right: str) -> dict[Endpoint, str]:
     """Which timeline each endpoint is drawn on: its traced host, else (one-sided) the
     peer's address timeline."""
     host_of: dict[Endpoint, str] = {}

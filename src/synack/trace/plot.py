@@ -8,8 +8,6 @@ registering the subcommand costs every other ``synack`` command nothing.
 from __future__ import annotations
 
 import argparse
-import functools
-import ipaddress
 import json
 import math
 import sys
@@ -17,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from synack.trace.endpoints import endpoint_text, norm_addr, parse_conn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,7 +60,7 @@ class ConnKey:
     remote: tuple[str, int]
 
     def __str__(self) -> str:
-        return f"{self.host} {_endpoint(self.local)}-{_endpoint(self.remote)}"
+        return f"{self.host} {endpoint_text(self.local)}-{endpoint_text(self.remote)}"
 
 
 @dataclass(slots=True)
@@ -100,20 +100,6 @@ class TraceData:
     hosts: list[str] = field(default_factory=list)
 
 
-def _endpoint(addr_port: tuple[str, int]) -> str:
-    addr, port = addr_port
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _norm_addr(addr: str) -> str:
-    """One spelling per address, so --conn and every line of a trace compare equal."""
-    try:
-        return str(ipaddress.ip_address(addr))
-    except ValueError:
-        return addr
-
-
 def _conn_key(host: str, conn: object) -> ConnKey | None:
     if conn is None:
         return None
@@ -124,7 +110,7 @@ def _conn_key(host: str, conn: object) -> ConnKey | None:
     laddr, lport, raddr, rport = conn
     if not (isinstance(laddr, str) and isinstance(raddr, str)):
         raise ValueError(f"addresses in conn must be text, not {conn!r}")
-    return ConnKey(host, (_norm_addr(laddr), _int(lport)), (_norm_addr(raddr), _int(rport)))
+    return ConnKey(host, (norm_addr(laddr), _int(lport)), (norm_addr(raddr), _int(rport)))
 
 
 def _int(value: object) -> int:
@@ -246,22 +232,6 @@ def _add_record(data: TraceData, record: object) -> None:
         events.rtt.append(record | {"t": t})
     elif record.get("name") == "rtx" and record.get("action") == "fire":
         events.rtx_fires.append(t)
-
-
-def parse_conn(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
-    """``ADDR:PORT-ADDR:PORT`` (IPv6 addresses may be bracketed) as two endpoints."""
-
-    def endpoint(part: str) -> tuple[str, int]:
-        addr, sep, port = part.rpartition(":")
-        addr = addr.removeprefix("[").removesuffix("]")
-        if not sep or not port.isdigit():
-            raise ValueError(part)
-        return _norm_addr(addr), int(port)
-
-    local, sep, remote = text.partition("-")
-    if not sep:
-        raise ValueError(text)
-    return endpoint(local), endpoint(remote)
 
 
 def choose_connection(data: TraceData, conn: str | None, host: str | None) -> ConnKey:
