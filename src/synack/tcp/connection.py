@@ -61,7 +61,41 @@ OOO_BYTES_PER_SEGMENT = 512
 #: Largest advertised window before scaling.
 MAX_WINDOW = 0xFFFF
 
-_FREEBSD_SYN_LAYOUT = (MSS, NOP, WSCALE, SACK_PERMITTED, TIMESTAMP)
+
+
+def freebsd_syn_layout(options: TcpOptions) -> tuple[int, ...]:
+    """The option layout FreeBSD's tcp_addoptions gives a SYN carrying these options.
+
+    Each option is aligned as FreeBSD aligns it, so any subset lines up as a FreeBSD peer
+    sends it (the encoder then EOL-pads to 4 bytes): WSCALE at an odd offset,
+    SACK_PERMITTED at an even one, TIMESTAMP at 2 mod 4.
+    """
+    layout: list[int] = []
+    length = 0
+
+    def pad_until(aligned: Callable[[int], bool]) -> None:
+        nonlocal length
+        while not aligned(length):
+            layout.append(NOP)
+            length += 1
+
+    if options.mss is not None:
+        layout.append(MSS)
+        length += 4
+    if options.wscale is not None:
+        pad_until(lambda n: n % 2 == 1)
+        layout.append(WSCALE)
+        length += 3
+    if options.sack_permitted:
+        pad_until(lambda n: n % 2 == 0)
+        layout.append(SACK_PERMITTED)
+        length += 2
+    if options.timestamp is not None:
+        pad_until(lambda n: n % 4 == 2)
+        layout.append(TIMESTAMP)
+        length += 10
+    return tuple(layout)
+
 #: States in which send() may queue data (before the handshake ends it waits its turn).
 _QUEUE_STATES = CAN_SEND | {State.SYN_SENT, State.SYN_RCVD}
 #: Where each timer's last traced deadline sits in `TraceMarks.deadlines`.
@@ -467,13 +501,8 @@ class Connection:
             opts.sack_permitted = True
         if cfg.timestamps and (peer is None or peer.timestamp is not None):
             opts.timestamp = (self._ts_now(), peer.timestamp[0] if peer and peer.timestamp else 0)
-        if (
-            cfg.syn_option_layout == "freebsd"
-            and opts.wscale is not None
-            and opts.sack_permitted
-            and opts.timestamp is not None
-        ):
-            opts.layout = _FREEBSD_SYN_LAYOUT
+        if cfg.syn_option_layout == "freebsd":
+            opts.layout = freebsd_syn_layout(opts)
         return opts
 
     def _send(
@@ -580,8 +609,8 @@ class Connection:
                 opts.timestamp = None
             elif opts.timestamp is not None:
                 opts.timestamp = (self._ts_now(), self.ts_recent)
-            if opts.layout and (opts.wscale is None or opts.timestamp is None):
-                opts.layout = ()
+            if opts.layout:
+                opts.layout = freebsd_syn_layout(opts)
         self._send(self.iss, SYN | ACK, options=opts, retransmission=retransmission)
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
