@@ -118,6 +118,42 @@ def test_bind_in_use_and_reuseaddr(world: World) -> None:
         third.bind(("198.18.0.2", 8080))
 
 
+def test_buffer_sizes_read_back_what_the_stack_uses(world: World) -> None:
+    from synack.api.socket import SO_RCVBUF, SO_SNDBUF
+
+    sock = world.socket("A")
+    config = sock.driver.stack.config
+    # never set: the stack's defaults, not 0
+    assert sock.getsockopt(SOL_SOCKET, SO_RCVBUF) == config.rmem
+    assert sock.getsockopt(SOL_SOCKET, SO_SNDBUF) == config.wmem
+    sock.setsockopt(SOL_SOCKET, SO_RCVBUF, 10_000)
+    assert sock.getsockopt(SOL_SOCKET, SO_RCVBUF) == 10_000
+    sock.setsockopt(SOL_SOCKET, SO_SNDBUF, 1)
+    assert sock.getsockopt(SOL_SOCKET, SO_SNDBUF) == 256  # the smallest buffer there is
+    cli, _conn, _ = connected_pair(world)
+    live = cli.connection
+    assert live is not None
+    live.rcv_capacity = 70_000  # as a stack rounding the buffer leaves it
+    assert cli.getsockopt(SOL_SOCKET, SO_RCVBUF) == 70_000
+    assert cli.getsockopt(SOL_SOCKET, SO_SNDBUF) == live.snd_capacity
+
+
+def test_keepalive_settings_read_back_what_is_in_force(world: World) -> None:
+    from synack.api.socket import IPPROTO_TCP, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL
+
+    sock = world.socket("A")
+    config = sock.driver.stack.config
+    assert sock.getsockopt(IPPROTO_TCP, TCP_KEEPIDLE) == config.keepalive_time
+    assert sock.getsockopt(IPPROTO_TCP, TCP_KEEPINTVL) == config.keepalive_intvl
+    assert sock.getsockopt(IPPROTO_TCP, TCP_KEEPCNT) == config.keepalive_probes
+    sock.setsockopt(IPPROTO_TCP, TCP_KEEPCNT, 3)
+    assert sock.getsockopt(IPPROTO_TCP, TCP_KEEPCNT) == 3
+    cli, _conn, _ = connected_pair(world)
+    cli.setsockopt(IPPROTO_TCP, TCP_KEEPIDLE, 30)
+    assert cli.getsockopt(IPPROTO_TCP, TCP_KEEPIDLE) == 30
+    assert cli.getsockopt(IPPROTO_TCP, TCP_KEEPINTVL) == config.keepalive_intvl
+
+
 def test_unknown_option_and_closed_socket(world: World) -> None:
     sock = world.socket("A")
     with pytest.raises(OSError) as info:

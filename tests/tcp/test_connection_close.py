@@ -146,6 +146,27 @@ def test_fin_wait_1_fin_without_ack_of_ours_goes_closing() -> None:
     assert conn.state is State.TIME_WAIT
 
 
+def test_repeat_fin_acks_a_fin_with_our_unacknowledged_fin_again() -> None:
+    h, conn = established(LINUX.with_changes(repeat_fin=True))
+    conn.shutdown_write()
+    assert h.tx() == [("F.", SND_NXT, RCV_NXT, 0)]
+    h.inject("F.", RCV_NXT, SND_NXT)  # simultaneous close
+    assert h.tx() == [("F.", SND_NXT, RCV_NXT + 1, 0)]  # as FreeBSD's tcp_output sends it
+    assert conn.state is State.CLOSING
+    h.inject("S", RCV_NXT + 1)  # a challenge ACK is a bare ACK, not our FIN again
+    assert h.tx() == [(".", SND_NXT + 1, RCV_NXT + 1, 0)]
+    h.inject(".", RCV_NXT + 1, SND_NXT + 1)
+    assert h.tx() == []
+    assert conn.state is State.TIME_WAIT
+
+
+def test_ack_fin_at_once_acks_a_fin_in_established_without_delay() -> None:
+    h, conn = established(LINUX.with_changes(ack_fin_at_once=True))
+    h.inject("F.", RCV_NXT, SND_NXT)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 1, 0)]
+    assert conn.state is State.CLOSE_WAIT
+
+
 def test_fin_wait_1_fin_that_acks_our_fin_goes_time_wait() -> None:
     h, conn = established()
     conn.close()
@@ -237,6 +258,53 @@ def test_time_wait_drops_an_in_window_segment_without_ack() -> None:
     h.inject("P", RCV_NXT + 1, 0, payload=b"late", at=t0 + 11 * SECOND)
     assert h.tx() == []
     h.advance(t0 + 60 * SECOND)
+    assert conn.state is State.CLOSED
+
+
+BSD_TIME_WAIT = LINUX.with_changes(timewait_acks_all=True)
+
+
+@pytest.mark.parametrize(
+    ("flags", "seq", "ack"),
+    [
+        (".", RCV_NXT + 2, SND_NXT + 1),  # in the window, but not at RCV.NXT
+        (".", RCV_NXT + 1, SND_NXT),  # an old ACK
+        (".", RCV_NXT + 200_000, SND_NXT + 1),  # outside the window
+        ("F.", RCV_NXT + 5, SND_NXT + 1),
+        ("S.", RCV_NXT + 1, SND_NXT + 1),
+    ],
+)
+def test_bsd_time_wait_acks_everything_but_a_duplicate_ack(flags: str, seq: int, ack: int) -> None:
+    h, conn, t0 = time_wait(BSD_TIME_WAIT)
+    h.inject(flags, seq, ack, at=t0 + 10 * SECOND)
+    assert h.tx() == [(".", SND_NXT + 1, RCV_NXT + 1, 0)]
+    assert conn.state is State.TIME_WAIT
+
+
+@pytest.mark.parametrize(
+    ("flags", "seq", "ack"),
+    [
+        (".", RCV_NXT + 1, SND_NXT + 1),  # the duplicate ACK
+        ("F", RCV_NXT + 5, 0),  # no ACK bit: dropped
+        ("P", RCV_NXT + 1, 0),
+    ],
+)
+def test_bsd_time_wait_drops_a_duplicate_ack_or_a_segment_without_ack(
+    flags: str, seq: int, ack: int
+) -> None:
+    h, conn, t0 = time_wait(BSD_TIME_WAIT)
+    h.inject(flags, seq, ack, at=t0 + 10 * SECOND)
+    assert h.tx() == []
+    assert conn.state is State.TIME_WAIT
+
+
+def test_bsd_time_wait_restarts_its_timer_on_a_retransmitted_fin() -> None:
+    h, conn, t0 = time_wait(BSD_TIME_WAIT)
+    h.inject("F.", RCV_NXT, SND_NXT + 1, at=t0 + 30 * SECOND)
+    assert h.tx() == [(".", SND_NXT + 1, RCV_NXT + 1, 0)]
+    h.advance(t0 + 89 * SECOND)
+    assert conn.state is State.TIME_WAIT
+    h.advance(t0 + 90 * SECOND)
     assert conn.state is State.CLOSED
 
 

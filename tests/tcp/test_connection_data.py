@@ -21,6 +21,7 @@ from .harness import (
     SND_NXT,
     Harness,
     established,
+    established_active,
 )
 
 # -- receiving -----------------------------------------------------------------------------
@@ -89,6 +90,28 @@ def test_delayed_ack_after_the_quickack_phase() -> None:
     assert h.tx() == []
     h.inject("P.", RCV_NXT + 1463, SND_NXT, payload=b"x" * 1460)
     assert h.tx() == [(".", SND_NXT, RCV_NXT + 2923, 0)]
+
+
+def test_bsd_delayed_ack_acks_every_second_segment_whatever_its_size() -> None:
+    h, _conn = established(LINUX.with_changes(quickacks=0, ack_every_other_segment=True))
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"a")
+    assert h.tx() == []
+    h.inject("P.", RCV_NXT + 1, SND_NXT, payload=b"bc")
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 3, 0)]
+    h.inject("P.", RCV_NXT + 3, SND_NXT, payload=b"d")
+    assert h.tx() == []
+    t0 = h.now
+    assert h.run_until(t0 + 1 * SECOND) == [(t0 + 40 * MS, (".", SND_NXT, RCV_NXT + 4, 0))]
+
+
+def test_a_shorter_copy_of_held_out_of_order_data_keeps_the_longer() -> None:
+    h, conn = established()
+    h.inject("P.", RCV_NXT + 5, SND_NXT, payload=b"56789")
+    h.inject("P.", RCV_NXT + 5, SND_NXT, payload=b"56")
+    h.out()
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"01234")
+    assert h.tx() == [(".", SND_NXT, RCV_NXT + 10, 0)]
+    assert conn.recv(100) == b"0123456789"
 
 
 def test_a_receive_batch_is_acknowledged_once_at_its_end() -> None:
@@ -382,3 +405,106 @@ def test_window_shrunk_to_zero_and_peer_gone_times_out() -> None:
     h.advance(h.now + 3600 * SECOND)  # nobody answers
     assert conn.state is State.CLOSED
     assert isinstance(conn.error, TimeoutError)
+
+
+# -- SACK blocks (RFC 2018) and D-SACK (RFC 2883) ---------------------------------------
+
+SACKING = LINUX.with_changes(sack=True, send_sack=True, timestamps=False)
+
+
+def sacking(peer_sack: bool = True) -> tuple[Harness, Connection]:
+    h = Harness(SACKING)
+    return h, established_active(h, TcpOptions(mss=1460, sack_permitted=peer_sack))
+
+
+def sack_of(h: Harness) -> list[tuple[int, int, tuple[tuple[int, int], ...]]]:
+    """(seq, ack, SACK blocks relative to the peer's ISS) of each segment sent."""
+    return [
+        (
+            o.seq,
+            o.ack - PEER_ISS,
+            tuple((a - PEER_ISS, b - PEER_ISS) for a, b in o.options.sack_blocks)
+            if o.options
+            else (),
+        )
+        for o in h.out()
+    ]
+
+
+def data(h: Harness, start: int, end: int) -> None:
+    """Peer bytes start:end, numbered as packetdrill does (1 is the first byte)."""
+    h.inject(".", PEER_ISS + start, SND_NXT, payload=b"x" * (end - start))
+
+
+def test_sack_blocks_list_the_newest_out_of_order_data_first() -> None:
+    h, conn = sacking()
+    data(h, 1, 100)
+    h.out()
+    data(h, 200, 300)
+    assert sack_of(h) == [(SND_NXT, 100, ((200, 300),))]
+    data(h, 400, 500)
+    assert sack_of(h) == [(SND_NXT, 100, ((400, 500), (200, 300)))]
+    data(h, 300, 400)  # joins the two blocks
+    assert sack_of(h) == [(SND_NXT, 100, ((200, 500),))]
+    data(h, 100, 200)  # fills the hole: nothing out of order is left
+    assert sack_of(h) == [(SND_NXT, 500, ())]
+    assert conn.recv(1000) == b"x" * 499
+
+
+def test_at_most_four_sack_blocks_fit_without_timestamps() -> None:
+    h, _conn = sacking()
+    for start in (200, 400, 600, 800, 1000):
+        data(h, start, start + 100)
+        h.out()
+    data(h, 1200, 1300)
+    assert sack_of(h) == [(SND_NXT, 1, ((1200, 1300), (1000, 1100), (800, 900), (600, 700)))]
+
+
+def test_duplicate_data_is_reported_first_once_as_a_d_sack() -> None:
+    h, _conn = sacking()
+    data(h, 1, 100)
+    h.out()
+    data(h, 200, 300)
+    h.out()
+    data(h, 50, 75)  # below RCV.NXT: a duplicate
+    assert sack_of(h) == [(SND_NXT, 100, ((50, 75), (200, 300)))]
+    data(h, 250, 400)  # half of it held already
+    assert sack_of(h) == [(SND_NXT, 100, ((250, 300), (200, 400)))]
+    data(h, 1, 500)  # old bytes, then new ones that fill the hole
+    assert sack_of(h) == [(SND_NXT, 500, ((1, 100),))]
+
+
+def test_in_order_data_overlapping_held_data_is_d_sacked_at_once() -> None:
+    h, conn = sacking()
+    data(h, 1, 100)
+    h.out()
+    data(h, 200, 300)
+    data(h, 400, 500)
+    h.out()
+    data(h, 100, 275)  # 200:275 was held already
+    assert sack_of(h) == [(SND_NXT, 300, ((200, 275), (400, 500)))]
+    h.inject(".", PEER_ISS + 300, SND_NXT, payload=b"x" * 100)  # 300:400, the last hole
+    assert sack_of(h) == [(SND_NXT, 500, ())]
+    assert conn.recv(1000) == b"x" * 499
+
+
+def test_no_sack_blocks_when_the_peer_did_not_permit_them() -> None:
+    h, _conn = sacking(peer_sack=False)
+    data(h, 200, 300)
+    assert sack_of(h) == [(SND_NXT, 1, ())]
+
+
+def test_no_sack_blocks_unless_configured_to_send_them() -> None:
+    h = Harness(SACKING.with_changes(send_sack=False))
+    established_active(h, TcpOptions(mss=1460, sack_permitted=True))
+    data(h, 200, 300)
+    assert sack_of(h) == [(SND_NXT, 1, ())]
+
+
+def test_peek_leaves_the_data_to_be_read() -> None:
+    h, conn = established()
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"hello")
+    assert conn.peek(3) == b"hel"
+    assert conn.peek(100) == b"hello"
+    assert conn.recv(100) == b"hello"
+    assert conn.peek(100) == b""

@@ -8,10 +8,20 @@ import pytest
 
 from synack.tcp.config import LINUX
 from synack.tcp.state import State
-from synack.wire import MSS, NOP, TIMESTAMP, WSCALE, TcpOptions
+from synack.wire import MSS, NOP, SACK_PERMITTED, TIMESTAMP, WSCALE, TcpOptions
+from synack.wire.tcp import encode_options
 
-from .harness import ISS, LPORT, PEER_ISS, PPORT, Harness, established_active
+from .harness import (
+    ISS,
+    LPORT,
+    PEER_ISS,
+    PPORT,
+    Harness,
+    established_active,
+    established_passive,
+)
 
+ACK_CHALLENGE = (".", ISS + 1, PEER_ISS + 1, 0)
 FULL_SYN_OPTIONS = TcpOptions(mss=1400, wscale=7, sack_permitted=True, timestamp=(12345, 0))
 
 
@@ -353,3 +363,139 @@ def test_syn_rcvd_retransmitted_syn_gets_syn_ack_again() -> None:
     assert out.options is not None and out.options.mss == 1460
     assert h.state() is State.SYN_RCVD
     assert h.stack.snapshot_counters()["TcpRetransSegs"] == 1
+
+
+# -- FreeBSD's SYN option layout and receive-buffer rounding ----------------------------
+
+FREEBSD = LINUX.with_changes(
+    sack=True, syn_option_layout="freebsd", rmem=65536, wscale=6, rcvbuf_round_to_mss=True
+)
+TS = "0101080a"  # NOP, NOP, then the TIMESTAMP kind and length: values vary, not the layout
+
+
+@pytest.mark.parametrize(
+    ("peer_options", "wire"),
+    [
+        # <mss 1460,sackOK,eol,eol>, as the FreeBSD tcp-testsuite's scripts expect
+        (TcpOptions(mss=1460, sack_permitted=True), "020405b4 04020000"),
+        (TcpOptions(mss=1460, wscale=3), "020405b4 01030306"),
+        (TcpOptions(mss=1460, timestamp=(7, 0)), "020405b4 0101080a"),
+        (TcpOptions(mss=1460, sack_permitted=True, timestamp=(7, 0)), "020405b4 0402080a"),
+        (TcpOptions(mss=1460, wscale=3, timestamp=(7, 0)), "020405b4 01030306 0101080a"),
+        (
+            TcpOptions(mss=1460, wscale=3, sack_permitted=True, timestamp=(7, 0)),
+            "020405b4 01030306 0402080a",  # the full set: today's FreeBSD layout
+        ),
+        (TcpOptions(mss=1460), "020405b4"),
+    ],
+)
+def test_freebsd_syn_ack_lays_out_any_subset_of_options_as_freebsd_does(
+    peer_options: TcpOptions, wire: str
+) -> None:
+    h = Harness(FREEBSD)
+    h.listen()
+    h.inject("S", PEER_ISS, options=peer_options)
+    (out,) = h.out()
+    assert out.brief == ("S.", ISS, PEER_ISS + 1, 0)
+    assert out.options is not None
+    sent = encode_options(out.options).hex()
+    expected = wire.replace(" ", "")
+    if out.options.timestamp is not None:
+        sent = sent[:-16]  # TS val and TS ecr
+    assert sent == expected
+
+
+def test_freebsd_syn_with_every_option_keeps_todays_layout() -> None:
+    h = Harness(FREEBSD)
+    h.connect()
+    (out,) = h.out()
+    assert out.options is not None
+    assert out.options.layout == (MSS, NOP, WSCALE, SACK_PERMITTED, TIMESTAMP)
+
+
+def test_freebsd_syn_ack_retransmission_keeps_the_layout() -> None:
+    h = Harness(FREEBSD)
+    h.listen()
+    h.inject("S", PEER_ISS, options=TcpOptions(mss=1460, sack_permitted=True))
+    (first,) = h.out()
+    h.now = h.stack.next_deadline() or 0
+    h.stack.advance(h.now)
+    (again,) = h.out()
+    assert again.brief == first.brief == ("S.", ISS, PEER_ISS + 1, 0)
+    assert again.options is not None and first.options is not None
+    assert (
+        encode_options(again.options)
+        == encode_options(first.options)
+        == bytes.fromhex("020405b404020000")
+    )
+
+
+@pytest.mark.parametrize(
+    ("peer_options", "capacity"),
+    [
+        (TcpOptions(mss=1460), 65700),  # 45 segments of 1460
+        (TcpOptions(mss=1000), 66000),
+        (TcpOptions(mss=1460, timestamp=(7, 0)), 65700),  # FreeBSD's MSS leaves TS in
+    ],
+)
+def test_freebsd_rounds_the_receive_buffer_to_whole_segments_on_an_active_open(
+    peer_options: TcpOptions, capacity: int
+) -> None:
+    h = Harness(FREEBSD)
+    conn = established_active(h, peer_options)
+    assert conn.rcv_capacity == capacity
+
+
+def test_freebsd_rounds_the_receive_buffer_once_a_passive_open_is_established() -> None:
+    h = Harness(FREEBSD)
+    _listener, conn = established_passive(h)
+    assert conn.rcv_capacity == 65700
+
+
+def test_linux_keeps_the_receive_buffer_as_configured() -> None:
+    h = Harness()
+    conn = established_active(h)
+    assert conn.rcv_capacity == LINUX.rmem
+
+
+# -- SYN-RECEIVED: the window a RST must fit (RFC 5961 section 3.2) ---------------------
+
+
+@pytest.mark.parametrize(("offset", "answer"), [(65535, []), (65534, [ACK_CHALLENGE])])
+def test_syn_rcvd_rst_fits_the_window_our_syn_ack_offered_not_the_buffer(
+    offset: int, answer: list[tuple[str, int, int, int]]
+) -> None:
+    h = Harness()  # a 131072-byte buffer, but a SYN,ACK window of 65535 (no scaling)
+    h.listen()
+    h.inject("S", PEER_ISS, options=TcpOptions(mss=1460))
+    assert h.tx() == [("S.", ISS, PEER_ISS + 1, 0)]
+    h.inject("R.", PEER_ISS + 1 + offset, ISS + 1)
+    assert h.tx() == answer
+    assert h.state() is State.SYN_RCVD
+
+
+# -- SYN-SENT: a SYN with text (simultaneous open, RFC 9293 3.10.7.3) ------------------
+
+
+def test_text_on_a_syn_in_syn_sent_is_delivered_once_established() -> None:
+    h = Harness()
+    conn = h.connect()
+    h.out()
+    h.inject("S", PEER_ISS, payload=b"abc", options=TcpOptions(mss=1460))
+    assert h.tx() == [("S.", ISS, PEER_ISS + 1, 0)]  # acknowledges the SYN only
+    assert h.state() is State.SYN_RCVD
+    assert conn.recv(100) == b""
+    h.inject(".", PEER_ISS + 4, ISS + 1)
+    assert conn.state is State.ESTABLISHED
+    assert h.tx() == [(".", ISS + 1, PEER_ISS + 4, 0)]  # now the text is acknowledged
+    assert conn.recv(100) == b"abc"
+
+
+def test_a_fin_on_a_syn_in_syn_sent_closes_the_peer_side_once_established() -> None:
+    h = Harness()
+    conn = h.connect()
+    h.out()
+    h.inject("SF", PEER_ISS, options=TcpOptions(mss=1460))
+    assert h.tx() == [("S.", ISS, PEER_ISS + 1, 0)]
+    h.inject(".", PEER_ISS + 2, ISS + 1)
+    assert conn.state is State.CLOSE_WAIT

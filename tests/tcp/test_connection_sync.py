@@ -194,6 +194,69 @@ def test_syn_in_established_gets_challenge_ack(seq: int, flags: str) -> None:
     assert h.tx() == [ACK_NOW]
     assert conn.state is State.ESTABLISHED
     assert conn.error is None
+    # RFC 5961 4.2: "irrespective of the sequence number", so always counted as one
+    assert h.stack.snapshot_counters()["TcpExtTCPSYNChallenge"] == 1
+
+
+# -- FreeBSD's insecure_rst, insecure_syn and drop_synfin switches ------------------------
+
+
+def insecure(**switches: bool) -> tuple[Harness, Connection]:
+    h = Harness(LINUX.with_changes(rmem=1000, **switches))
+    return h, established_active(h)
+
+
+@pytest.mark.parametrize("offset", [1, 999])
+def test_insecure_rst_resets_on_any_rst_in_the_window(offset: int) -> None:
+    h, conn = insecure(insecure_rst=True)
+    h.inject("R", RCV_NXT + offset)
+    assert h.tx() == []
+    assert conn.state is State.CLOSED
+    assert isinstance(conn.error, ConnectionResetError)
+
+
+def test_insecure_rst_still_ignores_a_rst_outside_the_window() -> None:
+    h, conn = insecure(insecure_rst=True)
+    h.inject("R", RCV_NXT + 1000)
+    assert h.tx() == []
+    assert conn.state is State.ESTABLISHED
+
+
+@pytest.mark.parametrize("seq", [RCV_NXT, RCV_NXT + 999])
+def test_insecure_syn_resets_on_a_syn_in_the_window(seq: int) -> None:
+    h, conn = insecure(insecure_syn=True)
+    h.inject("S", seq)
+    assert h.tx() == [("R.", SND_NXT, RCV_NXT, 0)]
+    assert conn.state is State.CLOSED
+    assert conn.error is not None and conn.error.errno == errno.ECONNRESET
+
+
+@pytest.mark.parametrize("seq", [RCV_NXT - 1, RCV_NXT + 1000])
+def test_insecure_syn_still_challenges_a_syn_outside_the_window(seq: int) -> None:
+    h, conn = insecure(insecure_syn=True)
+    h.inject("S", seq)
+    assert h.tx() == [ACK_NOW]
+    assert conn.state is State.ESTABLISHED
+
+
+def test_drop_synfin_drops_a_syn_fin_unanswered() -> None:
+    h, conn = insecure(drop_synfin=True)
+    h.inject("SF", RCV_NXT, SND_NXT)
+    assert h.tx() == []
+    assert conn.state is State.ESTABLISHED
+    h2 = Harness(LINUX.with_changes(drop_synfin=True))
+    syn_sent = h2.connect()
+    h2.out()
+    h2.inject("SF", PEER_ISS, options=TcpOptions(mss=1460))
+    assert h2.tx() == []
+    assert syn_sent.state is State.SYN_SENT
+
+
+def test_without_drop_synfin_a_syn_fin_is_answered() -> None:
+    h, conn = insecure()
+    h.inject("SF", RCV_NXT, SND_NXT)
+    assert h.tx() == [ACK_NOW]
+    assert conn.state is State.ESTABLISHED
 
 
 # -- the ACK field ----------------------------------------------------------------------

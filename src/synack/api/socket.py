@@ -149,7 +149,40 @@ class Socket:
             return int(self._reuseaddr)
         if (level, option) == (SOL_SOCKET, SO_LINGER):
             return self._opts.get((level, option), struct.pack("ii", 0, 0))
+        if (level, option) in ((SOL_SOCKET, SO_RCVBUF), (SOL_SOCKET, SO_SNDBUF)):
+            return self._buffer_size(option == SO_RCVBUF)
+        if level == IPPROTO_TCP and option in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT):
+            return self._keepalive_setting(option)
         return self._opts.get((level, option), 0)
+
+    def _keepalive_setting(self, option: int) -> int:
+        """Keepalive settings in force: the connection's, else what was set, else the
+        stack's defaults (the sysctls), as a kernel reports them."""
+        with self.driver.guard():
+            conn = self._conn
+            if conn is not None:
+                if option == TCP_KEEPCNT:
+                    return conn.keepcnt
+                return (conn.keepidle_us if option == TCP_KEEPIDLE else conn.keepintvl_us) // SECOND
+        raw = self._opts.get((IPPROTO_TCP, option))
+        if raw is not None:
+            return _int(raw)
+        config = self.driver.stack.config
+        if option == TCP_KEEPCNT:
+            return config.keepalive_probes
+        return config.keepalive_time if option == TCP_KEEPIDLE else config.keepalive_intvl
+
+    def _buffer_size(self, receive: bool) -> int:
+        """What the buffer really holds: the stack may round it (and has a default)."""
+        with self.driver.guard():
+            conn = self._conn
+            if conn is not None:
+                return conn.rcv_capacity if receive else conn.snd_capacity
+        raw = self._opts.get((SOL_SOCKET, SO_RCVBUF if receive else SO_SNDBUF))
+        if raw is not None:
+            return max(_int(raw), 256)
+        config = self.driver.stack.config
+        return config.rmem if receive else config.wmem
 
     def _apply_options(self, conn: Connection) -> None:
         opts = self._opts

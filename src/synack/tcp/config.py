@@ -35,7 +35,8 @@ class TcpConfig:
     rfc1337: int = 0
     timestamps: bool = True
     window_scaling: bool = True
-    sack: bool = False  # not implemented by the core yet: never offered
+    sack: bool = False  # offer SACK-permitted (the core does not act on SACK blocks yet)
+    send_sack: bool = False  # with SACK negotiated, report out-of-order data (RFC 2018)
     rmem: int = 131072  # tcp_rmem[1]: receive buffer (SO_RCVBUF) in bytes
     wmem: int = 131072  # tcp_wmem[1]: send buffer (SO_SNDBUF) in bytes
 
@@ -53,6 +54,15 @@ class TcpConfig:
     mtu: int = 1500  # of the local link: our MSS is derived from it
     rst_ack_on_abort: bool = True  # Linux sets ACK on the RST of an abort
     syn_option_layout: str = "linux"  # order of SYN options: "linux" or "freebsd"
+    ack_fin_at_once: bool = False  # FreeBSD: no more data can come, so why wait
+    ack_every_other_segment: bool = False  # BSD: the 2nd segment is ACKed, whatever its size
+    timewait_acks_all: bool = False  # FreeBSD: ACK all in TIME-WAIT but a duplicate ACK
+    repeat_fin: bool = False  # FreeBSD: each ACK sent while our FIN is unACKed carries it
+    rcvbuf_round_to_mss: bool = False  # FreeBSD's tcp_mss: whole segments fit the buffer
+    # FreeBSD's net.inet.tcp.* switches back to RFC 793 (before RFC 5961):
+    insecure_rst: bool = False  # any in-window RST resets, not only one at RCV.NXT
+    insecure_syn: bool = False  # an in-window SYN resets instead of drawing a challenge ACK
+    drop_synfin: bool = False  # drop SYN+FIN segments unseen (they fingerprint a stack)
     wscale: int | None = None  # our window-scale shift; None derives it from rmem
     ephemeral_low: int = 32768  # net.ipv4.ip_local_port_range
     ephemeral_high: int = 60999

@@ -60,7 +60,11 @@ MAX_OOO_SEGMENTS = 256
 OOO_BYTES_PER_SEGMENT = 512
 #: Largest advertised window before scaling.
 MAX_WINDOW = 0xFFFF
-
+#: SACK blocks that fit in the 40 bytes of options, beside a timestamp and without one.
+MAX_SACK_BLOCKS_WITH_TS = 3
+MAX_SACK_BLOCKS = 4
+#: Out-of-order arrivals remembered to order SACK blocks by recency.
+MAX_SACK_RECENT = 8
 
 
 def freebsd_syn_layout(options: TcpOptions) -> tuple[int, ...]:
@@ -95,6 +99,7 @@ def freebsd_syn_layout(options: TcpOptions) -> tuple[int, ...]:
         layout.append(TIMESTAMP)
         length += 10
     return tuple(layout)
+
 
 #: States in which send() may queue data (before the handshake ends it waits its turn).
 _QUEUE_STATES = CAN_SEND | {State.SYN_SENT, State.SYN_RCVD}
@@ -248,6 +253,9 @@ class Connection:
         "rtt_seq",
         "rtt_start",
         "rtx_at",
+        "sack_dup",
+        "sack_ok",
+        "sack_recent",
         "snd_buf",
         "snd_buf_seq",
         "snd_capacity",
@@ -263,6 +271,7 @@ class Connection:
         "soft_error_una",
         "state",
         "state_at",
+        "syn_text",
         "trace_marks",
         "ts_offset",
         "ts_ok",
@@ -318,6 +327,8 @@ class Connection:
         #: connection later gives up while SND.UNA is still where it was then.
         self.soft_error = 0
         self.soft_error_una = iss
+        #: Text (or FIN) a SYN brought in SYN-SENT, processed once ESTABLISHED.
+        self.syn_text: TcpSegment | None = None
 
         # Receive sequence space.
         self.irs = 0
@@ -337,6 +348,10 @@ class Connection:
         self.ws_ok = False
         self.ts_ok = False
         self.ts_recent = 0
+        self.sack_ok = False  # we send SACK blocks (RFC 2018)
+        self.sack_dup: tuple[int, int] | None = None  # D-SACK to report (RFC 2883)
+        #: Where the latest out-of-order segments start, newest first: SACK's block order.
+        self.sack_recent: list[int] = []
         self.ts_offset = ts_offset
 
         # Retransmission and congestion.
@@ -394,6 +409,8 @@ class Connection:
         if old is new:
             return
         self.state = new
+        if new is State.ESTABLISHED and self.config.rcvbuf_round_to_mss:
+            self._round_rcv_capacity()
         counters = self.host.counters
         if new is State.SYN_SENT and old is State.CLOSED:
             counters["TcpActiveOpens"] += 1
@@ -416,6 +433,15 @@ class Connection:
         elif new is State.LISTEN and old is not State.CLOSED:
             self._forget_peer()
         self._notify()
+
+    def _round_rcv_capacity(self) -> None:
+        """Round the receive buffer up to whole segments, as FreeBSD's tcp_mss does.
+
+        FreeBSD's segment size here excludes the timestamp option, so it is added back.
+        """
+        mss = self.snd_mss + (12 if self.ts_ok else 0)
+        if self.rcv_capacity >= mss:
+            self.rcv_capacity = -(-self.rcv_capacity // mss) * mss
 
     def _forget_peer(self) -> None:
         """Back to LISTEN on an RFC-style passive open: a fresh TCB, ready for a new SYN."""
@@ -469,10 +495,14 @@ class Connection:
         free = capacity - len(self.rcv_buf)
         if free < self.our_mss and free < capacity >> 1:
             free = 0
-        advertised = (self.rcv_adv - self.rcv_nxt) & sq.MASK
-        if advertised >= sq.HALF:  # the edge is behind RCV.NXT: nothing promised
-            advertised = 0
+        advertised = self.rcv_wnd_sent
         return free if free > advertised else advertised
+
+    @property
+    def rcv_wnd_sent(self) -> int:
+        """The window the peer was last told of (the buffer may have more room)."""
+        advertised = (self.rcv_adv - self.rcv_nxt) & sq.MASK
+        return 0 if advertised >= sq.HALF else advertised  # behind RCV.NXT: nothing promised
 
     def _window_field(self, syn: bool) -> int:
         wnd = self.rcv_wnd
@@ -487,9 +517,47 @@ class Connection:
         return (self.now // MILLISECOND + self.ts_offset) & sq.MASK
 
     def _options(self) -> TcpOptions | None:
+        blocks = self._sack_blocks() if self.sack_ok and self.ooo else ()
+        if self.sack_dup is not None:
+            # RFC 2883: the duplicate first, once; then the blocks as usual.
+            room = MAX_SACK_BLOCKS_WITH_TS if self.ts_ok else MAX_SACK_BLOCKS
+            blocks = (self.sack_dup, *blocks[: room - 1])
+            self.sack_dup = None
         if self.ts_ok:
-            return TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
+            return TcpOptions(timestamp=(self._ts_now(), self.ts_recent), sack_blocks=blocks)
+        if blocks:
+            return TcpOptions(sack_blocks=blocks)
         return None
+
+    def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
+        """RFC 2018 section 4: the block holding the latest out-of-order segment first,
+        then the blocks holding the ones before it, as many as fit beside the options."""
+        nxt = self.rcv_nxt
+        spans: list[tuple[int, int]] = []  # offsets from RCV.NXT, merged
+        for start, (data, _fin) in sorted(
+            self.ooo.items(), key=lambda item: (item[0] - nxt) & sq.MASK
+        ):
+            low = (start - nxt) & sq.MASK
+            if low >= sq.HALF:
+                continue  # below RCV.NXT: delivered already
+            high = low + len(data)
+            if spans and low <= spans[-1][1]:
+                if high > spans[-1][1]:
+                    spans[-1] = (spans[-1][0], high)
+            else:
+                spans.append((low, high))
+        room = MAX_SACK_BLOCKS_WITH_TS if self.ts_ok else MAX_SACK_BLOCKS
+        chosen: list[tuple[int, int]] = []
+        for probe in self.sack_recent:
+            at = (probe - nxt) & sq.MASK
+            for span in spans:
+                if span[0] <= at < span[1]:
+                    if span not in chosen:
+                        chosen.append(span)
+                    break
+            if len(chosen) == room:
+                break
+        return tuple((sq.add(nxt, low), sq.add(nxt, high)) for low, high in chosen)
 
     def _syn_options(self, reply_to: TcpOptions | None) -> TcpOptions:
         cfg = self.config
@@ -550,6 +618,11 @@ class Connection:
         # may hold everything up to SND.MAX already, and an ACK whose sequence number lies
         # below its RCV.NXT is unacceptable and dropped unread (RFC 9293 3.10.7.4). RFC
         # 9293's own SND.NXT never goes back; BSD's tcp_output uses snd_max here too.
+        if self.config.repeat_fin and self.fin_queued and self.snd_una != self.snd_max:
+            fin = self.fin_seq
+            if sq.add(fin, 1) == self.snd_max:
+                self._send(fin, FIN | ACK)  # BSD's tcp_output backs SND.NXT onto the FIN
+                return
         self._send(self.snd_max, ACK)
 
     def _send_rst(self) -> None:
@@ -655,6 +728,16 @@ class Connection:
             del self.rcv_buf[:max_bytes]
         self._window_opened(before)
         return out
+
+    def peek(self, max_bytes: int) -> bytes:
+        """RECEIVE that leaves the bytes in place (MSG_PEEK): the window stays as it is."""
+        self.now = self.host.now
+        if max_bytes < 0:
+            raise ValueError("negative buffersize in recv")
+        if not self.rcv_buf:
+            self._raise_pending()
+            return b""
+        return bytes(memoryview(self.rcv_buf)[:max_bytes])
 
     def readable_bytes(self) -> int:
         return len(self.rcv_buf)
@@ -1139,6 +1222,8 @@ class Connection:
         """Process one segment addressed to this connection (RFC 9293 3.10.7)."""
         self.now = now
         state = self.state
+        if seg.flags & (SYN | FIN) == SYN | FIN and self.config.drop_synfin:
+            return
         if state is State.ESTABLISHED:
             if not (Connection.header_prediction and self._predicted(seg)):
                 self._arrive_synchronized(seg)
@@ -1223,7 +1308,8 @@ class Connection:
         """
         self.passive = True
         self.irs = sq.add(seg.seq, -1)
-        self.rcv_nxt = self.rcv_adv = self.rcv_up = seg.seq
+        self.rcv_nxt = self.rcv_up = seg.seq
+        self.rcv_adv = sq.add(seg.seq, min(self.rcv_capacity, MAX_WINDOW))  # the cookie's
         if peer_wscale is not None and self.config.window_scaling:
             self.ws_ok = True
             self.snd_wscale = min(peer_wscale, MAX_WSCALE)
@@ -1272,6 +1358,7 @@ class Connection:
             if opts.timestamp is not None and cfg.timestamps:
                 self.ts_ok = True
                 self.ts_recent = opts.timestamp[0]
+            self.sack_ok = opts.sack_permitted and cfg.sack and cfg.send_sack
         if not self.ws_ok:
             self.rcv_wscale = 0
         mss = min(peer_mss, self.our_mss, self.pmtu - (60 if self.v6 else 40))
@@ -1279,6 +1366,8 @@ class Connection:
             mss -= 12
         self.snd_mss = max(mss, 64)
         self.cc = NewReno(self.snd_mss, cfg.initial_cwnd)
+        if cfg.rcvbuf_round_to_mss and not self.passive:
+            self._round_rcv_capacity()  # FreeBSD: as soon as an active open learns the MSS
 
     def _send_reset_for(self, seg: TcpSegment) -> None:
         """RST in reply to an unacceptable segment, per RFC 9293 (never to a RST)."""
@@ -1324,22 +1413,15 @@ class Connection:
             self._ack_now = True
             if seg.payload or flags & (FIN | URG):
                 # Data or a FIN on the SYN,ACK: carry on at the URG step.
-                trimmed = TcpSegment(
-                    seg.src_port,
-                    seg.dst_port,
-                    sq.add(seg.seq, 1),
-                    seg.ack,
-                    flags & ~SYN,
-                    seg.window,
-                    seg.urgent,
-                    seg.options,
-                    seg.payload,
-                )
+                trimmed = _after_syn(seg)
                 self._step_urg(trimmed)
                 self._step_text(trimmed)
                 self._step_fin(trimmed)
         else:
-            # Simultaneous open: both SYNs crossed (S06).
+            # Simultaneous open: both SYNs crossed (S06). RFC 9293 3.10.7.3: text or a FIN
+            # on the SYN waits for ESTABLISHED (our SYN,ACK acknowledges only the SYN).
+            if seg.payload or flags & (FIN | URG):
+                self.syn_text = _after_syn(seg)
             self._set_state(State.SYN_RCVD, "simultaneous-open")
             self._send_synack(retransmission=False, reply_to=seg.options)
             self.retries = 0
@@ -1395,6 +1477,11 @@ class Connection:
                     self.listener.child_failed(self)
                 self._set_state(State.LISTEN, "syn")
                 return
+            if self.config.insecure_syn:
+                # RFC 793: an in-window SYN is an error; reset and tell the user.
+                self._send(self.snd_max, RST | ACK, options=None)
+                self._fail(errno.ECONNRESET, "reset: syn")
+                return
             self._challenge_ack("TcpExtTCPSYNChallenge")
             return
         if not flags & ACK:
@@ -1422,6 +1509,9 @@ class Connection:
             if seg.seq == self.rcv_nxt:
                 self._set_state(State.CLOSED, "reset")
             return
+        if self.config.timewait_acks_all:
+            self._arrive_time_wait_bsd(seg)
+            return
         if flags & FIN and sq.add(seg.seq, len(seg.payload) + 1) == self.rcv_nxt:
             # A retransmitted FIN: our last ACK was lost (S08). ACK again, wait again.
             self._ack_now = True
@@ -1435,10 +1525,24 @@ class Connection:
         if seg.payload or flags & FIN:
             self._ack_now = True
 
+    def _arrive_time_wait_bsd(self, seg: TcpSegment) -> None:
+        """BSD's tcp_twcheck: anything with ACK but a duplicate ACK is answered."""
+        flags = seg.flags
+        if not flags & ACK:
+            return
+        if flags & FIN and sq.add(seg.seq, len(seg.payload) + 1) == self.rcv_nxt:
+            self.state_at = self.now + self.config.timewait_len_us  # the FIN again
+        if flags != ACK or seg.payload or seg.seq != self.rcv_nxt or seg.ack != self.snd_max:
+            self._ack_now = True
+
     def _step_sequence(self, seg: TcpSegment) -> bool:
         """Step 1: is the segment acceptable? (the four-case table)"""
         seg_len = seg.seg_len
-        wnd = self.rcv_wnd
+        # A listener's half-open connection has offered no more than its SYN,ACK's window
+        # (what BSD's syncache and Linux's request socket check against); later the
+        # buffer's free space counts too, as in BSD's tcp_input.
+        passive_syn_rcvd = self.state is State.SYN_RCVD and self.passive
+        wnd = self.rcv_wnd_sent if passive_syn_rcvd else self.rcv_wnd
         nxt = self.rcv_nxt
         if seg_len == 0:
             ok = seg.seq == nxt if wnd == 0 else sq.between(nxt, seg.seq, sq.add(nxt, wnd))
@@ -1460,10 +1564,15 @@ class Connection:
         if wnd == 0 and seg_len and seg.seq == nxt and seg.flags & ACK:
             # Zero window: the ACK and RST fields are still processed (RFC 9293).
             return not seg.payload or self._keep_control_only(seg)
-        if not seg.flags & RST:
+        if seg.flags & (SYN | RST) == SYN:
+            # RFC 5961 section 4.2: a SYN draws a challenge ACK whatever its sequence number.
+            self._challenge_ack("TcpExtTCPSYNChallenge")
+        elif not seg.flags & RST:
             self._ack_now = True
             if seg_len and sq.lt(seg.seq, nxt) and sq.le(sq.add(seg.seq, seg_len), nxt):
                 self.host.counters["TcpExtDelayedACKLost"] += 1
+                if self.sack_ok and seg.payload:
+                    self.sack_dup = (seg.seq, sq.add(seg.seq, len(seg.payload)))
         return False
 
     def _keep_control_only(self, seg: TcpSegment) -> bool:
@@ -1476,11 +1585,14 @@ class Connection:
         """RFC 5961: answer with an ACK the real peer can act on; a blind attacker cannot."""
         self.host.counters[counter] += 1
         self.host.counters["TcpExtTCPChallengeACK"] += 1
-        self._ack_now = True
+        if self.config.repeat_fin:
+            self._send(self.snd_max, ACK)  # BSD's tcp_respond: a bare ACK, never the FIN
+        else:
+            self._ack_now = True
 
     def _step_rst(self, seg: TcpSegment) -> None:
         """Step 2: RFC 5961 section 3: reset only at exactly RCV.NXT."""
-        if seg.seq != self.rcv_nxt:
+        if seg.seq != self.rcv_nxt and not self.config.insecure_rst:
             self._challenge_ack("TcpExtTCPChallengeACK0")
             return
         state = self.state
@@ -1518,6 +1630,11 @@ class Connection:
                 self._arm_keepalive()
                 if self.listener is not None and self.passive:
                     self.listener.child_established(self)
+                queued, self.syn_text = self.syn_text, None
+                if queued is not None:
+                    self._step_urg(queued)
+                    self._step_text(queued)
+                    self._step_fin(queued)
                 return True
             self._send(ack, RST, options=None)
             return False
@@ -1674,8 +1791,14 @@ class Connection:
         seq = seg.seq
         offset = sq.diff(self.rcv_nxt, seq)
         if offset > 0:
+            if self.sack_ok:
+                self.sack_dup = (seq, sq.add(seq, min(offset, len(payload))))
             payload = payload[offset:]
             seq = self.rcv_nxt
+        elif self.sack_ok and self.ooo:
+            self._note_duplicate(seq, len(payload))
+        if self.sack_dup is not None:
+            self._ack_now = True  # the D-SACK goes out before the next segment clears it
         room = max(sq.diff(sq.add(self.rcv_nxt, self.rcv_wnd), seq), 0)
         fin = bool(seg.flags & FIN)
         if len(payload) > room:
@@ -1694,14 +1817,38 @@ class Connection:
                 self._schedule_ack(len(payload))
             self._notify()
         else:
-            if self._ooo_fits(seq, len(payload)):
-                old = self.ooo.get(seq)
+            old = self.ooo.get(seq)
+            if old is not None and len(old[0]) >= len(payload):
+                pass  # held already, and no shorter: keep what we have
+            elif self._ooo_fits(seq, len(payload)):
                 if old is not None:
                     self.ooo_bytes -= len(old[0])
                 self.ooo[seq] = (bytes(payload), fin)
                 self.ooo_bytes += len(payload)
+            if seq in self.ooo and self.sack_ok:
+                recent = self.sack_recent
+                if seq in recent:
+                    recent.remove(seq)
+                recent.insert(0, seq)
+                del recent[MAX_SACK_RECENT:]
             seg.flags &= ~FIN  # processed when the hole fills
             self._ack_now = True  # duplicate ACK tells the sender about the hole
+
+    def _note_duplicate(self, seq: int, size: int) -> None:
+        """D-SACK (RFC 2883) for the first part of arriving data that we hold out of order."""
+        nxt = self.rcv_nxt
+        low = (seq - nxt) & sq.MASK
+        high = low + size
+        first: tuple[int, int] | None = None
+        for start, (data, _fin) in self.ooo.items():
+            held_low = (start - nxt) & sq.MASK
+            held_high = held_low + len(data)
+            if held_low < high and low < held_high:
+                overlap = (max(low, held_low), min(high, held_high))
+                if first is None or overlap[0] < first[0]:
+                    first = overlap
+        if first is not None:
+            self.sack_dup = (sq.add(nxt, first[0]), sq.add(nxt, first[1]))
 
     def _ooo_fits(self, seq: int, size: int) -> bool:
         """Out-of-order data counts against the receive buffer when it arrives (as on
@@ -1766,7 +1913,13 @@ class Connection:
             self._ack_now = True
             return
         self._delack_pending += length
-        if self._delack_pending >= 2 * self.our_mss - (24 if self.ts_ok else 0):
+        if self.config.ack_every_other_segment:
+            # BSD's DELAY_ACK: a second segment while the delayed ACK waits, or a
+            # segment larger than one MSS, is ACKed at once.
+            due = self.delack_at is not None or length > self.our_mss
+        else:
+            due = self._delack_pending >= 2 * self.our_mss - (24 if self.ts_ok else 0)
+        if due:
             if self.host.batching:
                 # Several segments arrived together (a burst read from a device): one
                 # ACK at the end of the burst covers them all, as GRO makes Linux do.
@@ -1795,7 +1948,9 @@ class Connection:
         if state in (State.SYN_RCVD, State.ESTABLISHED):
             # Like Linux, delay this ACK: an application that closes at once sends its
             # FIN with it (S04), the three-segment close seen in most captures.
-            if self.delack_at is None:
+            if self.config.ack_fin_at_once:
+                self._ack_now = True
+            elif self.delack_at is None:
                 self.delack_at = self.now + self.config.delack_min_us
             self._set_state(State.CLOSE_WAIT, "fin")
             return
@@ -1814,3 +1969,18 @@ class Connection:
         self._set_state(State.TIME_WAIT, reason)
         self.rtx_at = self.keep_at = self.persist_at = None
         self.state_at = self.now + self.config.timewait_len_us
+
+
+def _after_syn(seg: TcpSegment) -> TcpSegment:
+    """What a SYN carried besides the SYN itself: its text and FIN, one sequence number on."""
+    return TcpSegment(
+        seg.src_port,
+        seg.dst_port,
+        sq.add(seg.seq, 1),
+        seg.ack,
+        seg.flags & ~SYN,
+        seg.window,
+        seg.urgent,
+        seg.options,
+        seg.payload,
+    )
