@@ -232,3 +232,82 @@ sysctl -q net.ipv4.tcp_timestamps=0  # no TS option below
     split = script.replace("> P. 1:3001(3000) ack 1", "> . 1:1001(1000) ack 1")
     result = run_script(split, LINUX_PROFILE)
     assert result.status == "fail" and "got P. 1:3001(3000) ack 1" in result.message
+
+
+def test_freebsd_rfc5961_switches_map_to_settings() -> None:
+    rules = FREEBSD_PROFILE.sysctls
+    config = FREEBSD_PROFILE.config
+    assert not (config.insecure_rst or config.insecure_syn or config.drop_synfin)
+    for name, field in [
+        ("net.inet.tcp.insecure_rst", "insecure_rst"),
+        ("net.inet.tcp.insecure_syn", "insecure_syn"),
+        ("net.inet.tcp.drop_synfin", "drop_synfin"),
+    ]:
+        on = rules[name](config, "1")
+        assert getattr(on, field) is True
+        assert getattr(rules[name](on, "0"), field) is False
+
+
+def test_freebsd_profile_reports_the_receive_buffer_rounded_to_the_mss() -> None:
+    script = """\
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65536], [4]) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>
++0.1 < S. 0:0(0) ack 1 win 32767 <mss 1460,sackOK,eol,eol>
++0 > . 1:1(0) ack 1 win 65535
++0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65700], [4]) = 0
+"""
+    assert run_script(script, FREEBSD_PROFILE) == Result("pass")
+    assert run_script(script, LINUX_PROFILE).status == "fail"
+
+
+FREEBSD_CLIENT = """\
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>
++0.1 < S. 0:0(0) ack 1 win 32767 <mss 1460,sackOK,eol,eol>
++0 > . 1:1(0) ack 1 win 65535
+"""
+
+
+def test_a_switch_read_on_every_segment_may_change_mid_script() -> None:
+    reset = (
+        "+0 < R 5:5(0) win 32767\n+0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNRESET], [4]) = 0\n"
+    )
+    live = FREEBSD_CLIENT + "+0 `sysctl -w net.inet.tcp.insecure_rst=1`\n" + reset
+    assert run_script(live, FREEBSD_PROFILE) == Result("pass")
+    secure = FREEBSD_CLIENT + "+0 < R 5:5(0) win 32767\n+0 > . 1:1(0) ack 1 win 65535\n"
+    assert run_script(secure, FREEBSD_PROFILE) == Result("pass")
+    other = FREEBSD_CLIENT + "+0 `sysctl -w net.inet.tcp.recvspace=1000`\n"
+    assert run_script(other, FREEBSD_PROFILE) == Result(
+        "unsupported", "sysctl net.inet.tcp.recvspace changed after the first socket"
+    )
+
+
+def test_any_setting_may_change_once_no_connection_holds_the_old_one() -> None:
+    script = (
+        "0 `sysctl -w net.inet.tcp.keepcnt=8`\n"
+        "+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+        "+0 getsockopt(3, IPPROTO_TCP, TCP_KEEPCNT, [8], [4]) = 0\n"
+        "+0 close(3) = 0\n"
+        "+0 `sysctl -w net.inet.tcp.keepcnt=2`\n"
+        "+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+        "+0 getsockopt(3, IPPROTO_TCP, TCP_KEEPCNT, [2], [4]) = 0\n"
+    )
+    assert run_script(script, FREEBSD_PROFILE) == Result("pass")
+
+
+def test_recv_with_msg_peek_leaves_the_data_and_reports_sack_blocks() -> None:
+    script = FREEBSD_CLIENT + (
+        "+0 < . 1:100(99) ack 1 win 32767\n"
+        "+0 recv(3, ..., 1024, MSG_PEEK) = 99\n"
+        "+0 < . 200:300(100) ack 1 win 32767\n"
+        "+0 > . 1:1(0) ack 100 win 65535 <nop,nop,sack 200:300>\n"
+        "+0 recv(3, ..., 1024, MSG_PEEK) = 99\n"
+        "+0 recv(3, ..., 1024, 0) = 99\n"
+        "+0 recv(3, ..., 1024, MSG_PEEK) = -1 EAGAIN (Resource temporarily unavailable)\n"
+    )
+    assert run_script(script, FREEBSD_PROFILE) == Result("pass")

@@ -120,9 +120,9 @@ FREEBSD_SYSCTLS: dict[str, SysctlRule] = {
     "kern.ipc.maxsockbuf": _only("2097152"),
     "net.inet.tcp.rexmit_slop": _only("200"),
     "net.inet.tcp.rexmit_drop_options": _only("0"),
-    "net.inet.tcp.insecure_rst": _only("0"),  # RFC 5961 RST handling
-    "net.inet.tcp.insecure_syn": _only("0"),  # RFC 5961 SYN handling
-    "net.inet.tcp.drop_synfin": _only("0"),
+    "net.inet.tcp.insecure_rst": _flag("insecure_rst"),
+    "net.inet.tcp.insecure_syn": _flag("insecure_syn"),
+    "net.inet.tcp.drop_synfin": _flag("drop_synfin"),
     "net.inet.tcp.syncookies_only": _only("0"),
 }
 
@@ -162,12 +162,22 @@ LINUX_PROFILE = Profile(
 
 #: What the FreeBSD tcp-testsuite assumes: SYN ``win 65535 <mss 1460,nop,wscale 6,sackOK,
 #: TS val 100 ecr 0>``, 64 KiB receive and 32 KiB send buffers, 100 ms delayed ACK,
-#: 2 MSL of 60 s, RTO minimum 30 ms plus a 200 ms slop.
+#: 2 MSL of 60 s, RTO minimum 30 ms plus a 200 ms slop; and BSD's ways: the receive
+#: buffer rounded to whole segments, every other segment and a FIN ACKed at once, our
+#: unACKed FIN repeated on each ACK, SACK blocks sent, TIME-WAIT answering all but a
+#: duplicate ACK and ignoring RSTs.
 FREEBSD_PROFILE = Profile(
     name="freebsd",
     config=LINUX.with_changes(
         sack=True,
+        send_sack=True,
         syn_option_layout="freebsd",
+        rcvbuf_round_to_mss=True,
+        ack_fin_at_once=True,
+        ack_every_other_segment=True,
+        repeat_fin=True,
+        timewait_acks_all=True,
+        rfc1337=1,  # tcp_twcheck drops every RST in TIME-WAIT
         rmem=65536,
         wmem=32768,
         wscale=6,

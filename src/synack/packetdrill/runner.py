@@ -19,7 +19,7 @@ import socket as _std
 import struct
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import EllipsisType
 from typing import Literal
@@ -120,7 +120,10 @@ _SYMBOLS: dict[str, int] = {
     "O_WRONLY": 1,
     "O_RDWR": 2,
     "O_NONBLOCK": 0o4000,
+    "MSG_PEEK": _std.MSG_PEEK,
 }
+#: TcpConfig fields a kernel reads on every segment, so a script may change them mid-run.
+_LIVE_SETTINGS = frozenset({"insecure_rst", "insecure_syn", "drop_synfin", "rfc1337"})
 #: (level, option) pairs the Socket supports.
 _SOCKOPTS = {
     (_std.SOL_SOCKET, _std.SO_REUSEADDR),
@@ -752,7 +755,10 @@ class _Runner:
                 raise _unsupported("send() flags")
             return sock.send(bytes(self._int_arg(call, 2)))
         if name in ("read", "recv"):
-            if name == "recv" and len(call.args) > 3 and self._value(call.args[3]):
+            flags = self._value(call.args[3]) if name == "recv" and len(call.args) > 3 else 0
+            if flags == _SYMBOLS["MSG_PEEK"]:
+                return self._peek(call, fd, sock)
+            if flags:
                 raise _unsupported("recv() flags")
             return len(sock.recv(self._int_arg(call, 2)))
         if name == "close":
@@ -770,6 +776,18 @@ class _Runner:
         if name == "getsockopt":
             return self._getsockopt(call, sock)
         raise _unsupported(f"system call {name}()")
+
+    def _peek(self, call: Syscall, fd: int, sock: Socket) -> int:
+        """recv(..., MSG_PEEK), which Socket.recv does not take: read the connection's
+        buffer without draining it."""
+        conn = sock.connection
+        if conn is None:
+            raise OSError(_errno.ENOTCONN, os.strerror(_errno.ENOTCONN))
+        if not conn.readable_bytes() and not conn.at_eof and conn.error is None:
+            if fd in self.nonblocking:
+                raise BlockingIOError(_errno.EAGAIN, os.strerror(_errno.EAGAIN))
+            raise _unsupported("recv(MSG_PEEK) that would block")
+        return len(conn.peek(self._int_arg(call, 2)))
 
     def _fcntl(self, call: Syscall, fd: int, sock: Socket) -> int:
         cmd = self._int_arg(call, 1)
@@ -802,31 +820,14 @@ class _Runner:
 
     def _getsockopt(self, call: Syscall, sock: Socket) -> int:
         level, option = self._sockopt(call)
-        if (level, option) in (
-            (_std.SOL_SOCKET, _std.SO_RCVBUF),
-            (_std.SOL_SOCKET, _std.SO_SNDBUF),
-        ):
-            got = self._buffer_size(sock, option == _std.SO_RCVBUF)
-        else:
-            raw = sock.getsockopt(level, option)
-            got = raw if isinstance(raw, int) else int.from_bytes(raw[:4], "little", signed=True)
+        raw = sock.getsockopt(level, option)
+        got = raw if isinstance(raw, int) else int.from_bytes(raw[:4], "little", signed=True)
         want = self._value(call.args[3]) if len(call.args) > 3 else None
         if isinstance(want, int) and want != got:
             raise _fail(
                 call.line, f"expected getsockopt({_show(call.args[2])}) value {want} got {got}"
             )
         return 0
-
-    def _buffer_size(self, sock: Socket, receive: bool) -> int:
-        """SO_RCVBUF/SO_SNDBUF as the kernel reports them: what was set, else the default."""
-        option = _std.SO_RCVBUF if receive else _std.SO_SNDBUF
-        raw = sock.getsockopt(_std.SOL_SOCKET, option)
-        if isinstance(raw, int) and raw:
-            return raw
-        conn = sock.connection
-        if conn is not None:
-            return conn.rcv_capacity if receive else conn.snd_capacity
-        return self.config.rmem if receive else self.config.wmem
 
     # ------------------------------------------------------------ shell and Python
 
@@ -870,11 +871,31 @@ class _Runner:
             raise _unsupported(f"sysctl {name}={value.strip()}: {exc}") from None
         except (ValueError, TypeError) as exc:
             raise _Stop("error", f"sysctl {name}={value}: {exc}") from None
-        if config != self.config:
-            if self.started:
-                raise _unsupported(f"sysctl {name} changed after the first socket")
+        if config == self.config:
+            return
+        if not self.started:
             self.config = config
             self.stack = self._new_stack()
+            return
+        changed = {
+            f.name
+            for f in fields(config)
+            if getattr(config, f.name) != getattr(self.config, f.name)
+        }
+        if not changed <= _LIVE_SETTINGS:
+            if self.stack.connections or self.stack.listeners:
+                raise _unsupported(f"sysctl {name} changed after the first socket")
+            # Nothing holds the old values: sockets opened from now on see the new ones.
+            self.config = config
+            self.stack.config = config
+            return
+        # A switch the kernel reads on every segment: live connections see it at once.
+        self.config = config
+        self.stack.config = config
+        for conn in self.stack.connections.values():
+            conn.config = config
+        for listener in self.stack.listeners.values():
+            listener.config = config
 
     def _sockstat(self, event: Shell, match: re.Match[str]) -> None:
         family, port, state_name, wanted = match.groups()
