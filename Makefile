@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all test lint typecheck unit sysdeps demo bench clean
+.PHONY: all test lint typecheck unit sysdeps demo bench conformance clean
 
 all: test
 
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests bench
-	$(PY) -m ruff format --check src tests bench
+	$(PY) -m ruff check src tests bench scripts
+	$(PY) -m ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -46,6 +46,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/tun.py
+
+# The whole packetdrill corpus (beside this repository), and README's table of it.
+CORPUS ?= ../shared/conformance/packetdrill
+conformance: $(STAMP)
+	-$(VENV)/bin/synack packetdrill $(CORPUS) --json .conformance.json > /dev/null
+	$(PY) scripts/conformance_table.py .conformance.json --corpus $(CORPUS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
