@@ -59,7 +59,7 @@ from synack.wire.icmp import (
     parse_quoted,
 )
 from synack.wire.ip import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, build_ip, parse_ip
-from synack.wire.tcp import ACK, RST, SYN, TcpOptions, TcpSegment, build_tcp, parse_tcp
+from synack.wire.tcp import ACK, FIN, RST, SYN, TcpOptions, TcpSegment, build_tcp, parse_tcp
 
 #: Counters shown even when zero, named as Linux ``nstat -az`` names them.
 STANDARD_COUNTERS = (
@@ -513,8 +513,8 @@ class Stack:
     def _new_syn_in_time_wait(self, conn: Connection, key: ConnKey, seg: TcpSegment) -> bool:
         """RFC 6191: a SYN with a higher sequence (or timestamp) may reopen a TIME-WAIT pair."""
         listener = self.listeners.get((key[0], key[1])) or self.listeners.get((b"", key[1]))
-        if listener is None:
-            return False
+        if listener is None or (seg.flags & FIN and not listener.takes_syn_fin()):
+            return False  # what the listener would discard cannot replace the pair
         newer_ts = (
             conn.ts_ok
             and seg.options is not None

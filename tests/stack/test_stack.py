@@ -350,6 +350,90 @@ def test_old_syn_in_time_wait_gets_an_ack() -> None:
     assert conn.state is State.TIME_WAIT
 
 
+FIN = 0x01
+
+
+def test_syn_fin_at_a_listener_is_discarded_as_linux_does() -> None:
+    stack = new_stack()
+    stack.listen(stack.bind(None, 80))
+    stack.receive(packet(SYN | FIN, 5000), 0)
+    assert sent(stack) == []
+    assert not stack.connections
+
+
+def test_syn_fin_at_a_listener_opens_like_a_syn_where_allowed() -> None:
+    """FreeBSD with drop_synfin=0: the SYN is taken, its FIN forgotten."""
+    stack = new_stack(listen_synfin=True)
+    stack.listen(stack.bind(None, 80))
+    stack.receive(packet(SYN | FIN, 5000), 0)
+    assert sent(stack) == [(80, PEER, 41000, "S.", 1000, 5001, 0)]
+
+
+def test_drop_synfin_overrides_a_listener_that_takes_syn_fin() -> None:
+    stack = new_stack(listen_synfin=True, drop_synfin=True)
+    stack.listen(stack.bind(None, 80))
+    stack.receive(packet(SYN | FIN, 5000), 0)
+    assert sent(stack) == []
+
+
+def test_syn_fin_does_not_reopen_time_wait_when_the_listener_would_discard_it() -> None:
+    stack = new_stack()
+    old = server_time_wait(stack)
+    stack.receive(packet(SYN | FIN, 90_000), stack.now)
+    assert [s[3] for s in sent(stack)] != ["S."]
+    assert old.state is State.TIME_WAIT
+    assert list(stack.connections.values()) == [old]
+
+
+def test_syn_fin_reopens_time_wait_when_the_listener_takes_it() -> None:
+    stack = new_stack(listen_synfin=True)
+    server_time_wait(stack)
+    stack.receive(packet(SYN | FIN, 90_000), stack.now)
+    assert sent(stack) == [(80, PEER, 41000, "S.", 1002 + 65537, 90_001, 0)]
+
+
+def test_syn_ack_at_a_listener_gets_a_rst_unless_configured_silent() -> None:
+    stack = new_stack()
+    stack.listen(stack.bind(None, 80))
+    stack.receive(packet(SYN | ACK, 5000, 777), 0)
+    assert sent(stack) == [(80, PEER, 41000, "R", 777, 0, 0)]
+    quiet = new_stack(listen_rst_synack=False)
+    quiet.listen(quiet.bind(None, 80))
+    quiet.receive(packet(SYN | ACK, 5000, 777), 0)
+    assert sent(quiet) == []
+
+
+@pytest.mark.parametrize("drops_fin", [False, True])
+def test_text_on_a_crossing_syn_waits_for_established_and_its_fin_may_be_lost(
+    drops_fin: bool,
+) -> None:
+    stack = new_stack(simultaneous_open_drops_fin=drops_fin)
+    conn = stack.connect(PEER, 80)
+    iss = syn_seq(stack)
+    stack.receive(packet(SYN | FIN, 5000, payload=b"abc", sport=80, dport=conn.key[1]), 0)
+    assert sent(stack) == [(conn.key[1], PEER, 80, "S.", iss, 5001, 0)]
+    stack.receive(packet(ACK, 5004, iss + 1, sport=80, dport=conn.key[1]), 0)
+    assert conn.recv(10) == b"abc"
+    assert conn.state is (State.ESTABLISHED if drops_fin else State.CLOSE_WAIT)
+
+
+@pytest.mark.parametrize("takes_ack", [False, True])
+def test_a_repeated_fin_that_acks_ours_ends_closing_where_configured(takes_ack: bool) -> None:
+    stack = new_stack(ack_of_old_segment=takes_ack)
+    listener = stack.listen(stack.bind(None, 80))
+    handshake(stack)
+    conn = listener.accept()
+    assert conn is not None
+    conn.close()
+    assert sent(stack) == [(80, PEER, 41000, "F.", 1001, 5001, 0)]
+    stack.receive(packet(ACK | FIN, 5001, 1001), 0)  # crosses ours: CLOSING
+    assert sent(stack) == [(80, PEER, 41000, ".", 1002, 5002, 0)]
+    assert conn.state is State.CLOSING
+    stack.receive(packet(ACK | FIN, 5001, 1002), 0)  # the same FIN again, now ACKing ours
+    assert sent(stack) == [(80, PEER, 41000, ".", 1002, 5002, 0)]
+    assert conn.state is (State.TIME_WAIT if takes_ack else State.CLOSING)
+
+
 # -- initial sequence numbers ---------------------------------------------------------------
 
 

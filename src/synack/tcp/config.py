@@ -63,6 +63,16 @@ class TcpConfig:
     insecure_rst: bool = False  # any in-window RST resets, not only one at RCV.NXT
     insecure_syn: bool = False  # an in-window SYN resets instead of drawing a challenge ACK
     drop_synfin: bool = False  # drop SYN+FIN segments unseen (they fingerprint a stack)
+    # FreeBSD's syncache takes a SYN+FIN at a listener as a SYN (its FIN forgotten) unless
+    # drop_synfin; Linux discards it there, as nonsense from a scan.
+    listen_synfin: bool = False
+    # FreeBSD (and Linux, for a segment ending at RCV.NXT) takes the ACK of a segment whose
+    # text and FIN are all old, e.g. a repeated FIN that now acknowledges ours.
+    ack_of_old_segment: bool = False
+    # RFC 9293 answers any ACK in LISTEN with a RST; FreeBSD drops a SYN,ACK there unanswered.
+    listen_rst_synack: bool = True
+    # FreeBSD: a FIN on a SYN met in SYN-SENT is lost (only text waits for ESTABLISHED).
+    simultaneous_open_drops_fin: bool = False
     wscale: int | None = None  # our window-scale shift; None derives it from rmem
     ephemeral_low: int = 32768  # net.ipv4.ip_local_port_range
     ephemeral_high: int = 60999

@@ -8,6 +8,7 @@ segment arrival is a method named after the step.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -1422,6 +1423,10 @@ class Connection:
             # on the SYN waits for ESTABLISHED (our SYN,ACK acknowledges only the SYN).
             if seg.payload or flags & (FIN | URG):
                 self.syn_text = _after_syn(seg)
+                if self.config.simultaneous_open_drops_fin and flags & FIN:
+                    self.syn_text = dataclasses.replace(
+                        self.syn_text, flags=self.syn_text.flags & ~FIN
+                    )
             self._set_state(State.SYN_RCVD, "simultaneous-open")
             self._send_synack(retransmission=False, reply_to=seg.options)
             self.retries = 0
@@ -1573,6 +1578,10 @@ class Connection:
                 self.host.counters["TcpExtDelayedACKLost"] += 1
                 if self.sack_ok and seg.payload:
                     self.sack_dup = (seg.seq, sq.add(seg.seq, len(seg.payload)))
+                if self.config.ack_of_old_segment and seg.flags & ACK:
+                    # BSD trims old text (and FIN) away, then still takes the ACK field.
+                    seg.seq = nxt
+                    return self._keep_control_only(seg)
         return False
 
     def _keep_control_only(self, seg: TcpSegment) -> bool:

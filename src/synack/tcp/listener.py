@@ -104,6 +104,8 @@ class Listener:
         if flags & RST:
             return
         if flags & ACK:
+            if flags & SYN and not self.config.listen_rst_synack:
+                return
             # Perhaps the third ACK of a handshake we answered with a SYN cookie.
             if (
                 not flags & SYN
@@ -113,8 +115,8 @@ class Listener:
                 return
             self.host.reply_rst(key, seg)
             return
-        if not flags & SYN or flags & FIN:
-            return  # SYN+FIN is nonsense (a scan or an attack); Linux discards it too
+        if not flags & SYN or (flags & FIN and not self.takes_syn_fin()):
+            return
         counters = self.host.counters
         if self._drop_for_full_accept_queue():
             return
@@ -134,6 +136,11 @@ class Listener:
             return
         child = self.host.spawn_child(self, key, seg)
         self.half_open[key] = child
+
+    def takes_syn_fin(self) -> bool:
+        """SYN+FIN is nonsense (a scan or an attack): Linux discards it in LISTEN, FreeBSD
+        opens as for a SYN unless told to drop it."""
+        return self.config.listen_synfin and not self.config.drop_synfin
 
     def _cookies_active(self) -> bool:
         """Check ACKs as cookies always (syncookies=2) or within 2 minutes of an overflow."""
