@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from synack.packetdrill import command
-from synack.packetdrill.profiles import FREEBSD_PROFILE, LINUX_PROFILE, pick_profile
+from synack.packetdrill.profiles import (
+    FREEBSD_PROFILE,
+    LINUX_LEGACY_PROFILE,
+    LINUX_PROFILE,
+    LINUX_SYSCTLS,
+    pick_profile,
+)
 from synack.packetdrill.runner import Result, run_script
 
 SERVER = """\
@@ -311,3 +317,40 @@ def test_recv_with_msg_peek_leaves_the_data_and_reports_sack_blocks() -> None:
         "+0 recv(3, ..., 1024, MSG_PEEK) = -1 EAGAIN (Resource temporarily unavailable)\n"
     )
     assert run_script(script, FREEBSD_PROFILE) == Result("pass")
+
+
+def test_the_nplab_corpus_gets_the_legacy_linux_profile_with_wscale_6() -> None:
+    chosen = pick_profile("auto", "x/nplab+packetdrill/gtests/net/packetdrill/tests/linux/a.pkt")
+    assert chosen is LINUX_LEGACY_PROFILE
+    assert chosen.config.wscale == 6
+    assert LINUX_PROFILE.config.wscale == 8
+
+
+@pytest.mark.parametrize(
+    ("value", "rmem", "wscale"),
+    [("4096 87380 4194304", 87380, 7), ("4096 87380 3000000", 87380, 6), ("65535", 65535, 8)],
+)
+def test_tcp_rmem_max_sets_the_window_scale_as_linux_derives_it(
+    value: str, rmem: int, wscale: int
+) -> None:
+    config = LINUX_SYSCTLS["net.ipv4.tcp_rmem"](LINUX_PROFILE.config, value)
+    assert (config.rmem, config.wscale) == (rmem, wscale)
+
+
+@pytest.mark.parametrize(("mss", "status"), [(1100, "pass"), (1000, "fail")])
+def test_getsockopt_tcp_maxseg_reports_the_send_mss(tmp_path: Path, mss: int, status: str) -> None:
+    script = tmp_path / "maxseg.pkt"
+    script.write_text(
+        """
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32792 <mss 1100,nop,wscale 8>
++0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
++.1 < . 1:1(0) ack 1 win 257
++0 accept(3, ..., ...) = 4
++0 getsockopt(4, SOL_TCP, TCP_MAXSEG, [MSS], [4]) = 0
+""".replace("MSS", str(mss))
+    )
+    assert run_script(script, "linux").status == status

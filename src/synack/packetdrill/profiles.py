@@ -66,6 +66,20 @@ def _middle(name: str) -> SysctlRule:
     return apply
 
 
+def _linux_rmem(config: TcpConfig, value: str) -> TcpConfig:
+    """``tcp_rmem``: the default is the buffer; the max sets the window scale we offer,
+    as Linux's tcp_select_initial_window does: the least shift that fits it in 16 bits."""
+    parts = value.split()
+    config = _middle("rmem")(config, value)
+    if len(parts) != 3:
+        return config
+    space, shift = int(parts[2]), 0
+    while space > 0xFFFF and shift < 14:
+        space >>= 1
+        shift += 1
+    return config.with_changes(wscale=shift)
+
+
 def _only(*accepted: str) -> SysctlRule:
     """A sysctl whose accepted values describe what synack always does; others cannot be had."""
 
@@ -95,7 +109,7 @@ LINUX_SYSCTLS: dict[str, SysctlRule] = {
     "net.ipv4.tcp_timestamps": _flag("timestamps"),
     "net.ipv4.tcp_window_scaling": _flag("window_scaling"),
     "net.ipv4.tcp_sack": _flag("sack"),
-    "net.ipv4.tcp_rmem": _middle("rmem"),
+    "net.ipv4.tcp_rmem": _linux_rmem,
     "net.ipv4.tcp_wmem": _middle("wmem"),
     "net.ipv4.tcp_ecn": _only("0"),
     "net.ipv4.tcp_fastopen": _only("0"),
@@ -160,6 +174,15 @@ LINUX_PROFILE = Profile(
     gso=True,
 )
 
+#: Linux as packetdrill's first published tests (the nplab+packetdrill corpus) assumed it:
+#: no defaults.sh, and a tcp_rmem max of at most 4 MB, so the SYN offers ``wscale 6``.
+LINUX_LEGACY_PROFILE = Profile(
+    name="linux-legacy",
+    config=LINUX_PROFILE.config.with_changes(wscale=6),
+    sysctls=LINUX_SYSCTLS,
+    gso=True,
+)
+
 #: What the FreeBSD tcp-testsuite assumes: SYN ``win 65535 <mss 1460,nop,wscale 6,sackOK,
 #: TS val 100 ecr 0>``, 64 KiB receive and 32 KiB send buffers, 100 ms delayed ACK,
 #: 2 MSL of 60 s, RTO minimum 30 ms plus a 200 ms slop; and BSD's ways: the receive
@@ -188,12 +211,20 @@ FREEBSD_PROFILE = Profile(
         timewait_len_us=60 * SECOND,
         rto_min_us=230 * MILLISECOND,
         synack_retries=3,
+        listen_synfin=True,
+        ack_of_old_segment=True,
+        listen_rst_synack=False,
+        simultaneous_open_drops_fin=True,
     ),
     sysctls=FREEBSD_SYSCTLS,
     defines=frozenset({"FreeBSD"}),
 )
 
-PROFILES = {"linux": LINUX_PROFILE, "freebsd": FREEBSD_PROFILE}
+PROFILES = {
+    "linux": LINUX_PROFILE,
+    "linux-legacy": LINUX_LEGACY_PROFILE,
+    "freebsd": FREEBSD_PROFILE,
+}
 
 
 def pick_profile(name: str, path: str | Path | None = None, text: str = "") -> Profile:
@@ -208,4 +239,6 @@ def pick_profile(name: str, path: str | Path | None = None, text: str = "") -> P
     where = str(path or "").lower()
     if "freebsd" in where or "net.inet." in text:
         return FREEBSD_PROFILE
+    if "nplab+packetdrill" in where:
+        return LINUX_LEGACY_PROFILE
     return LINUX_PROFILE

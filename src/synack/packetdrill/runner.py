@@ -91,6 +91,7 @@ _FLAG_BITS = {"S": SYN, "F": FIN, "R": RST, "P": PSH, ".": ACK, "U": URG, "E": E
 _OPTION_KIND = {Mss: MSS, Nop: NOP, Eol: EOL, WScale: WSCALE, SackOK: SACK_PERMITTED}
 _OPTION_KIND.update({Sack: SACK, Timestamp: TIMESTAMP})
 
+_TCP_MAXSEG = 2  # netinet/tcp.h (Linux and BSD alike)
 _SYMBOLS: dict[str, int] = {
     "AF_INET": _std.AF_INET,
     "AF_INET6": _std.AF_INET6,
@@ -111,6 +112,7 @@ _SYMBOLS: dict[str, int] = {
     "TCP_KEEPINTVL": 5,
     "TCP_KEEPCNT": 6,
     "TCP_USER_TIMEOUT": 18,
+    "TCP_MAXSEG": _TCP_MAXSEG,
     "SHUT_RD": _std.SHUT_RD,
     "SHUT_WR": _std.SHUT_WR,
     "SHUT_RDWR": _std.SHUT_RDWR,
@@ -122,6 +124,8 @@ _SYMBOLS: dict[str, int] = {
     "O_NONBLOCK": 0o4000,
     "MSG_PEEK": _std.MSG_PEEK,
 }
+#: Read-only here: the send MSS in force (setting it would need the core to clamp ours).
+_TCP_MAXSEG_KEY = (_std.IPPROTO_TCP, _TCP_MAXSEG)
 #: TcpConfig fields a kernel reads on every segment, so a script may change them mid-run.
 _LIVE_SETTINGS = frozenset({"insecure_rst", "insecure_syn", "drop_synfin", "rfc1337"})
 #: (level, option) pairs the Socket supports.
@@ -156,7 +160,7 @@ _SYSCALLS = frozenset(
         "getsockopt",
     ]
 )
-_TCPI_STATE = re.compile(r"\s*assert\s+tcpi_state\s*==\s*TCPI_(\w+)\s*")
+_TCPI_CHECK = re.compile(r"assert\s+tcpi_(\w+)\s*==\s*(\w+)\s*(?:,.*)?")
 _SOCKSTAT = re.compile(
     r"sockstat -([46]) -P tcp(?: -s)?(?: -p (\d+))?(?: -s)?"
     r" \| (?:grep packetdril \| )?grep -c (\w+) \| grep (\d+)"
@@ -819,8 +823,15 @@ class _Runner:
         return 0
 
     def _getsockopt(self, call: Syscall, sock: Socket) -> int:
-        level, option = self._sockopt(call)
-        raw = sock.getsockopt(level, option)
+        level, option = self._int_arg(call, 1), self._int_arg(call, 2)
+        if (level, option) == _TCP_MAXSEG_KEY:
+            # Linux's mss_cache: the MSS we send with (less the timestamp option), 536
+            # until a peer has told us its own.
+            conn = sock.connection
+            raw: int | bytes = conn.snd_mss if conn is not None else 536
+        else:
+            level, option = self._sockopt(call)
+            raw = sock.getsockopt(level, option)
         got = raw if isinstance(raw, int) else int.from_bytes(raw[:4], "little", signed=True)
         want = self._value(call.args[3]) if len(call.args) > 3 else None
         if isinstance(want, int) and want != got:
@@ -916,14 +927,25 @@ class _Runner:
             raise _fail(event.line, f"expected {wanted} socket(s) in {state_name} got {count}")
 
     def python(self, event: PythonBlock) -> None:
-        match = _TCPI_STATE.fullmatch(event.code)
-        if match is None:
+        """Checks of the form ``assert tcpi_<field> == <value>[, message]``, one a line."""
+        checks = [line.strip() for line in event.code.splitlines() if line.strip()]
+        matches = [_TCPI_CHECK.fullmatch(check) for check in checks]
+        if not checks or any(m is None or m.group(1) not in ("state", "snd_cwnd") for m in matches):
             raise _unsupported(f"Python block {event.code.strip()!r}")
-        want = match.group(1).replace("SYN_RECEIVED", "SYN_RCVD")
         sock = self.fds.get(self.last_fd) if self.last_fd is not None else None
-        got = "CLOSED" if sock is None else str(sock.state)
-        if got != want:
-            raise _fail(event.line, f"expected tcpi_state {want} got {got}")
+        for match in matches:
+            assert match is not None
+            name, want = match.group(1), match.group(2)
+            if name == "state":
+                want = want.removeprefix("TCPI_").replace("SYN_RECEIVED", "SYN_RCVD")
+                got = "CLOSED" if sock is None else str(sock.state)
+            else:
+                conn = sock.connection if sock is not None else None
+                if conn is None or not want.isdigit():
+                    raise _unsupported(f"Python block {event.code.strip()!r}")
+                got = str(conn.cc.cwnd // conn.snd_mss)  # Linux counts it in segments
+            if got != want:
+                raise _fail(event.line, f"expected tcpi_{name} {want} got {got}")
 
 
 def _show(expr: Expr) -> str:
