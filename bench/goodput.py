@@ -1,8 +1,9 @@
 """Goodput of one bulk transfer A -> B on the simulated network, per loss rate and RTT.
 
-The data-transfer issue's goodput table (item 8) for the congestion control synack has
-today: NewReno-style (RFC 5681 slow start / congestion avoidance, RFC 6582 fast recovery),
-no SACK. CUBIC does not exist in synack yet, so every row says ``congestion: "newreno"``.
+The data-transfer issue's goodput table (item 8): every cell runs once per congestion
+control synack has, NewReno (RFC 5681 / RFC 6582, ``congestion_control="newreno"``) and
+CUBIC with HyStart (RFC 9438 / RFC 9406, the linux profile's default); recovery is
+NewReno's in both (no SACK).
 
 Each cell: a fresh `World` (``record=False``) whose two directions both get the same
 `LinkConfig`: 100 Mbit/s, one-way delay RTT/2, the cell's per-packet loss (so ACKs are
@@ -20,6 +21,7 @@ goodput (only how many verified bytes had been read by then).
 
     .venv/bin/python bench/goodput.py            # 20 MB per cell, bench/results/goodput.{json,md}
     .venv/bin/python bench/goodput.py --quick    # 2 MB per cell, nothing written
+    .venv/bin/python bench/goodput.py --congestion cubic --quick   # one algorithm only
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ BANDWIDTH_BPS = 100_000_000
 MTU = 1500
 LOSSES = (0.0, 0.001, 0.01, 0.05)
 RTTS_MS = (1, 20, 100)
+CONGESTION = ("newreno", "cubic")
 #: rmem and wmem of both stacks: > 2 BDP at 100 Mbit/s x 100 ms (2.5 MB).
 BUFFER = 8 * 1024 * 1024
 MIN_QUEUE = 16
@@ -62,11 +65,11 @@ MSS = MTU - 40 - 12
 
 @dataclass(slots=True)
 class Cell:
+    congestion: str
     loss: float
     rtt_ms: int
-    congestion: str
-    goodput_Mbps: float | None
-    fraction: float | None
+    goodput_mbps: float | None
+    link_fraction: float | None
     virtual_s: float
     cpu_s: float
     retransmissions: int
@@ -77,7 +80,7 @@ class Cell:
     rto_timeouts: int
     fast_retransmits: int
     segments: int
-    mathis_Mbps: float | None
+    mathis_mbps: float | None
     seed: int
 
 
@@ -99,7 +102,12 @@ def _counter(world: World, name: str) -> int:
 
 
 def run_cell(
-    payload: bytes, loss: float, rtt_ms: int, seed: int = SEED, cap_s: float = VIRTUAL_CAP_S
+    payload: bytes,
+    loss: float,
+    rtt_ms: int,
+    congestion: str = "cubic",
+    seed: int = SEED,
+    cap_s: float = VIRTUAL_CAP_S,
 ) -> Cell:
     queue = queue_for(rtt_ms)
     link = LinkConfig(
@@ -109,7 +117,7 @@ def run_cell(
         queue_packets=queue,
         mtu=MTU,
     )
-    config = LINUX.with_changes(rmem=BUFFER, wmem=BUFFER)
+    config = LINUX.with_changes(rmem=BUFFER, wmem=BUFFER, congestion_control=congestion)
     world = World(seed, link, config=config, record=False)
     srv = world.socket("B")
     srv.bind((world.address("B"), PORT))
@@ -134,11 +142,11 @@ def run_cell(
         raise AssertionError(f"loss {loss} rtt {rtt_ms} ms: received stream corrupted")
     goodput = None if capped else total * 8 / virtual / 1e6
     return Cell(
+        congestion=congestion,
         loss=loss,
         rtt_ms=rtt_ms,
-        congestion="newreno",
-        goodput_Mbps=None if goodput is None else round(goodput, 3),
-        fraction=None if goodput is None else round(goodput * 1e6 / BANDWIDTH_BPS, 4),
+        goodput_mbps=None if goodput is None else round(goodput, 3),
+        link_fraction=None if goodput is None else round(goodput * 1e6 / BANDWIDTH_BPS, 4),
         virtual_s=round(virtual, 4),
         cpu_s=round(cpu, 3),
         retransmissions=_counter(world, "TcpRetransSegs"),
@@ -149,7 +157,7 @@ def run_cell(
         rto_timeouts=_counter(world, "TcpExtTCPTimeouts"),
         fast_retransmits=_counter(world, "TcpExtTCPFastRetrans"),
         segments=_counter(world, "TcpOutSegs"),
-        mathis_Mbps=None if loss <= 0 else round(mathis_mbps(loss, rtt_ms) or 0.0, 3),
+        mathis_mbps=None if loss <= 0 else round(mathis_mbps(loss, rtt_ms) or 0.0, 3),
         seed=seed,
     )
 
@@ -158,39 +166,26 @@ def _fmt(value: float | None, spec: str, empty: str = "-") -> str:
     return empty if value is None else format(value, spec)
 
 
-def table(cells: list[Cell], markdown: bool = False) -> str:
-    head = (
-        "loss",
-        "RTT ms",
-        "goodput Mbit/s",
-        "of link",
-        "Mathis Mbit/s",
-        "min(Mathis, 96.5)",
-        "virtual s",
-        "CPU s",
-        "rexmit",
-        "RTOs",
-        "fast rexmit",
-    )
-    rows = []
-    for c in cells:
-        ceiling = 100 * MSS / MTU
-        bound = None if c.mathis_Mbps is None else min(c.mathis_Mbps, ceiling)
-        rows.append(
-            (
-                f"{100 * c.loss:g} %",
-                str(c.rtt_ms),
-                "capped" if c.capped else _fmt(c.goodput_Mbps, ".2f"),
-                "capped" if c.capped else f"{100 * (c.fraction or 0):.1f} %",
-                _fmt(c.mathis_Mbps, ".2f", "n/a (p=0)"),
-                _fmt(bound, ".2f", f"{ceiling:.1f}"),
-                f"{c.virtual_s:.2f}",
-                f"{c.cpu_s:.2f}",
-                str(c.retransmissions),
-                str(c.rto_timeouts),
-                str(c.fast_retransmits),
-            )
-        )
+CEILING_MBPS = 100 * MSS / MTU  # payload share of the link: 96.5 Mbit/s
+
+
+def _bound(c: Cell) -> float | None:
+    return None if c.mathis_mbps is None else min(c.mathis_mbps, CEILING_MBPS)
+
+
+def _goodput(c: Cell | None) -> str:
+    if c is None:
+        return "-"
+    return "capped" if c.capped else _fmt(c.goodput_mbps, ".2f")
+
+
+def _of_link(c: Cell | None) -> str:
+    if c is None:
+        return "-"
+    return "capped" if c.capped else f"{100 * (c.link_fraction or 0):.1f} %"
+
+
+def _render(head: tuple[str, ...], rows: list[tuple[str, ...]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -201,50 +196,134 @@ def table(cells: list[Cell], markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _by_cell(cells: list[Cell]) -> dict[tuple[int, float], dict[str, Cell]]:
+    grid: dict[tuple[int, float], dict[str, Cell]] = {}
+    for c in cells:
+        grid.setdefault((c.rtt_ms, c.loss), {})[c.congestion] = c
+    return grid
+
+
+def comparison(cells: list[Cell], markdown: bool = False) -> str:
+    """NewReno and CUBIC side by side, one row per (RTT, loss) cell."""
+    head = (
+        "loss",
+        "RTT ms",
+        "NewReno Mbit/s",
+        "of link",
+        "CUBIC Mbit/s",
+        "of link",
+        "Mathis Mbit/s",
+        f"min(Mathis, {CEILING_MBPS:.1f})",
+    )
+    rows = []
+    for (rtt, loss), pair in _by_cell(cells).items():
+        reno, cubic = pair.get("newreno"), pair.get("cubic")
+        any_cell = next(iter(pair.values()))
+        rows.append(
+            (
+                f"{100 * loss:g} %",
+                str(rtt),
+                _goodput(reno),
+                _of_link(reno),
+                _goodput(cubic),
+                _of_link(cubic),
+                _fmt(any_cell.mathis_mbps, ".2f", "n/a (p=0)"),
+                _fmt(_bound(any_cell), ".2f", f"{CEILING_MBPS:.1f}"),
+            )
+        )
+    return _render(head, rows, markdown)
+
+
+def table(cells: list[Cell], markdown: bool = False) -> str:
+    """One row per run: the counters behind each goodput figure."""
+    head = (
+        "congestion",
+        "loss",
+        "RTT ms",
+        "goodput Mbit/s",
+        "of link",
+        "virtual s",
+        "CPU s",
+        "rexmit",
+        "RTOs",
+        "fast rexmit",
+    )
+    rows = [
+        (
+            c.congestion,
+            f"{100 * c.loss:g} %",
+            str(c.rtt_ms),
+            _goodput(c),
+            _of_link(c),
+            f"{c.virtual_s:.2f}",
+            f"{c.cpu_s:.2f}",
+            str(c.retransmissions),
+            str(c.rto_timeouts),
+            str(c.fast_retransmits),
+        )
+        for c in cells
+    ]
+    return _render(head, rows, markdown)
+
+
 NOTES = """\
 **Model.** Mathis et al. (1997), *The macroscopic behavior of the TCP congestion
 avoidance algorithm*: a Reno-style sender in steady congestion avoidance with random loss
 rate p gets about MSS/RTT * sqrt(3/2)/sqrt(p) (C = 1.22, MSS = 1448 here). It ignores
 timeouts, slow start and the link rate, so the column beside it caps it at the link's
 payload ceiling (1448/1500 of 100 Mbit/s = 96.5 Mbit/s). Padhye et al. (1998) add
-timeouts to the model, which lowers it sharply at p of a few percent; Linux today runs
-CUBIC (RFC 9438) with SACK, HyStart, RACK-TLP and a timestamp-sampled RTT, and is
-reported to track or beat the Reno curve: CUBIC's response function grows faster than
-Reno's when the BDP is large and the loss rate low, and SACK repairs many holes per RTT.
+timeouts to the model, which lowers it sharply at p of a few percent. CUBIC's own
+response function (RFC 9438 section 5: an average window growing as RTT^(3/4)/p^(3/4))
+beats Reno's only when the BDP is large and p small; in every lossy cell here it stays
+below Reno's, so CUBIC runs in its Reno-friendly region and the Mathis column is the
+reference for both columns. Linux (CUBIC with SACK, HyStart, RACK-TLP, pacing) is
+reported to fill a loss-free path once slow start is over, and to track that bound
+under random loss, falling below it when timeouts take over at a few percent.
 
-**Shape.** synack (NewReno, RFC 5681 / RFC 6582, no SACK) follows the model's trend at
-a fixed RTT: goodput falls with sqrt(p), and at a fixed p it falls with the RTT. At 1 ms
-and p <= 0.1 % it fills the link, as Linux would. Elsewhere it lands below the model
-(ratio table): about half of it at 20 ms for 0.1-1 %, a half to two thirds at 100 ms,
-and well below it at 1 % / 1 ms and at 5 % loss, where much of the time goes into
-retransmission timeouts (RTO column; each at least rto_min = 200 ms) that the model
-does not count; the 1 ms cells suffer most because a 200 ms RTO is 200 RTTs there.
+**Loss-free cells.** No TCP that starts in slow start can fill a 100 ms path with 20 MB:
+the handshake and about seven doublings from 10 segments to the 834-segment BDP take
+0.8 s, in which only 1.8 MB go out, so the best possible here is about 68 Mbit/s (91
+at 20 ms). CUBIC reaches 63 and 88 Mbit/s with no retransmission: HyStart ends slow
+start near the path's size. HyStart++ (RFC 9406) alone would not: without pacing each
+round leaves as a burst at twice the link rate, the queue drains between bursts, and the
+first packets of every round see the base RTT, so the delay test fires only well past
+the BDP (and CSS, seeing the RTT fall back, calls it a false alarm). Linux's ACK-train
+test, which synack adds, sees it: a train of closely spaced ACKs longer than half the
+minimum RTT means the pipe is full. NewReno (no HyStart, as in Linux) doubles on past
+the BDP plus the queue and loses a burst of hundreds of segments: 11 % of the link at
+20 ms, 1 % at 100 ms, because what follows is repaired one hole per round trip.
 
-**The loss-free cells at 20 and 100 ms are the worst result**: about 11 % and 1 % of
-the link. With nothing to end slow start early,
-cwnd overshoots the BDP plus the one-BDP queue and a whole burst of segments is
-tail-dropped. What follows is where synack falls short of Linux, checked in
-src/synack/tcp/:
+**Lossy cells.** CUBIC beats NewReno in every cell, by 1.4 to 3.7 times (except at
+0.1 % and 1 ms, where both nearly fill the link): it gives back 30 % of the window, not
+50 %, climbs back along the cubic curve, and its Reno-friendly estimate keeps it at
+least as fast as Reno. At 0.1 % it reaches or passes the Mathis
+bound (a 20 MB transfer meets only about 14 losses, so the slow start before the first
+one carries much of it); at 1 % it is within 10 % of the bound at 20 and 100 ms. At 1 ms
+and at 5 % loss both fall far below the model: there the retransmission timeouts (RTO
+column; each at least rto_min = 200 ms, which is 200 RTTs at 1 ms) take most of the time.
 
-- No SACK (`TcpConfig.sack` is never offered): NewReno repairs one hole per round trip
-  (`_on_new_ack` -> `partial_ack` -> `_retransmit_first`, one segment at SND.UNA), so a
-  burst of hundreds of drops takes hundreds of RTTs; each partial ACK re-arms the RTO,
-  so no timeout ends it early.
+**Where synack falls short of Linux, and why** (checked in src/synack/tcp/):
+
+- No SACK (`TcpConfig.sack` is never offered): recovery is NewReno's for both
+  algorithms, one hole per round trip (`_on_new_ack` -> `partial_ack` ->
+  `_retransmit_first`, one segment at SND.UNA). Two losses in one window already cost an
+  extra RTT, and a burst of drops hundreds of them; several losses in a short window
+  often end in a timeout instead.
 - Unbounded window inflation during recovery: every duplicate ACK adds an MSS
-  (`NewReno.inflate`), so cwnd climbs to the receive window and the sender keeps sending
-  new data past the holes. The receiver now keeps that data (its out-of-order queue is
-  bounded by the receive buffer, one entry per 512 bytes of it at most), so little is
-  sent twice, but the holes are still repaired one per round trip.
-- After an RTO the sender goes back N (`_on_rtx_timeout`: SND.NXT = SND.UNA) and
-  resends from the first unacknowledged byte in slow start from one segment, including
-  what the receiver already holds (it jumps ahead only when a cumulative ACK covers the
-  held data); Linux with SACK retransmits only the holes it marked lost.
-- No HyStart (or any slow-start exit other than loss) and no ABC: slow start grows by
-  one MSS per ACK (`NewReno.on_ack`), i.e. x1.5 per RTT with delayed ACKs.
-- RTT: one timed segment per flight (`rtt_seq`, Karn's rule); the timestamp echo is used
-  only when no segment is timed (after a retransmission), not on every ACK as Linux does.
-- No RACK-TLP or early retransmit: a loss in the last segments of a flight, or with
-  fewer than three segments after it, waits for the RTO.
+  (`NewReno.inflate`), so new data keeps going out past the holes. CUBIC's reduction
+  takes the smaller of cwnd and the flight, so what an inflated window let out does not
+  become the next W_max, but the extra data still lengthens the recovery.
+- After an RTO the sender goes back N (`_on_rtx_timeout`: SND.NXT = SND.UNA) and resends
+  from the first unacknowledged byte in slow start from one segment, including what the
+  receiver already holds; Linux with SACK retransmits only the holes it marked lost.
+- No RACK-TLP, early retransmit or limited transmit (RFC 3042): a loss among the last
+  segments of a flight, or with fewer than three segments after it, waits for the RTO.
+  This is what the 5 % cells measure, and what makes the 1 ms cells fall behind.
+- No pacing: every round of slow start leaves as a burst, which is why the loss-free 1 ms
+  cell still overflows its 16-packet queue (36 retransmissions) and why HyStart needs its
+  ACK-train test.
+- RTT: the RTO still takes one timed segment per flight (`rtt_seq`, Karn's rule); the
+  timestamp echo of every ACK feeds only HyStart, in whole milliseconds.
 - Loss applies to ACKs as well (both directions share the LinkConfig).
 
 Every cell is one run with one seed: the loss pattern (and so the overshoot) varies
@@ -252,24 +331,37 @@ with the seed, by tens of percent in the lossy cells.
 """
 
 
-def markdown(cells: list[Cell], size: int, cpu_s: float, date: str) -> str:
-    ratio_head = "| loss | RTT ms | synack / min(Mathis, 96.5) |\n|---|---|---|\n"
-    ratios = ""
-    for c in cells:
-        if c.mathis_Mbps is None or c.goodput_Mbps is None:
+def ratios(cells: list[Cell]) -> str:
+    """Each algorithm's goodput over the Mathis bound (capped at the link), lossy cells."""
+    rows = []
+    for (rtt, loss), pair in _by_cell(cells).items():
+        bound = _bound(next(iter(pair.values())))
+        if bound is None:
             continue
-        bound = min(c.mathis_Mbps, 100 * MSS / MTU)
-        ratios += f"| {100 * c.loss:g} % | {c.rtt_ms} | {c.goodput_Mbps / bound:.2f} |\n"
+        shares = []
+        for name in CONGESTION:
+            c = pair.get(name)
+            ok = c is not None and c.goodput_mbps is not None
+            shares.append(f"{c.goodput_mbps / bound:.2f}" if ok and c else "-")
+        rows.append((f"{100 * loss:g} %", str(rtt), *shares))
+    head = ("loss", "RTT ms", *(f"{n} / min(Mathis, 96.5)" for n in ("NewReno", "CUBIC")))
+    return _render(head, rows, markdown=True)
+
+
+def markdown(cells: list[Cell], size: int, cpu_s: float, date: str) -> str:
     capped = [c for c in cells if c.capped]
     cap_note = (
-        f"{len(capped)} cell(s) did not finish within {VIRTUAL_CAP_S:g} virtual s and are "
+        f"{len(capped)} run(s) did not finish within {VIRTUAL_CAP_S:g} virtual s and are "
         "marked capped (no goodput given)."
         if capped
         else f"Every transfer finished within the {VIRTUAL_CAP_S:g} virtual s cap."
     )
     return (
-        f"## Goodput, {size // MB} MB A->B, congestion control: NewReno (synack today)\n\n"
-        "CUBIC is not implemented in synack yet; every row is NewReno-style. "
+        f"## Goodput, {size // MB} MB A->B: NewReno and CUBIC\n\n"
+        "Each cell runs twice, once per congestion control (TcpConfig.congestion_control): "
+        "NewReno (RFC 5681 / RFC 6582) and CUBIC (RFC 9438, the linux profile's default) "
+        "with HyStart++ (RFC 9406) and Linux's ACK-train test. Both recover from loss "
+        "NewReno's way (no SACK yet). "
         "100 Mbit/s both ways, one-way delay RTT/2, per-packet loss p in both directions, "
         "MTU 1500 (MSS 1448 with timestamps), drop-tail queue of one bandwidth-delay "
         f"product (at least {MIN_QUEUE} packets: 16, 167 and 834 packets at 1, 20 and "
@@ -278,7 +370,11 @@ def markdown(cells: list[Cell], size: int, cpu_s: float, date: str) -> str:
         "'of link' is goodput / 100 Mbit/s. "
         f"Seed {cells[0].seed if cells else SEED}, {date}, {cpu_s:.1f} CPU s in all. "
         f"{cap_note}\n\n"
-        f"{table(cells, markdown=True)}\n\n{ratio_head}{ratios}\n{NOTES}"
+        f"{comparison(cells, markdown=True)}\n\n"
+        f"{ratios(cells)}\n\n"
+        "Every run, with its counters (retransmitted segments, retransmission timeouts, "
+        "fast retransmits):\n\n"
+        f"{table(cells, markdown=True)}\n\n{NOTES}"
     )
 
 
@@ -287,9 +383,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 MB per cell; write nothing")
     parser.add_argument("--cap", type=float, default=VIRTUAL_CAP_S, help="virtual s per cell")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--congestion",
+        choices=CONGESTION,
+        action="append",
+        help="run only this congestion control (repeatable); default: both",
+    )
     args = parser.parse_args(argv)
 
     size = QUICK_SIZE if args.quick else SIZE
+    algorithms = tuple(args.congestion or CONGESTION)
     payload = wl.make_payload(size)
     wall = time.perf_counter()
     cpu0 = time.process_time()
@@ -297,19 +400,21 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"goodput, {size // MB} MB A->B, 100 Mbit/s both ways, MTU {MTU}, "
         f"queue = 1 BDP (>= {MIN_QUEUE} packets), rmem = wmem = {BUFFER >> 20} MiB, "
-        f"congestion control: newreno (CUBIC not implemented in synack)"
+        f"congestion control: {', '.join(algorithms)}"
     )
     for rtt in RTTS_MS:
         for loss in LOSSES:
-            cell = run_cell(payload, loss, rtt, seed=args.seed, cap_s=args.cap)
-            cells.append(cell)
-            state = "capped" if cell.capped else f"{cell.goodput_Mbps:.2f} Mbit/s"
-            print(
-                f"  loss {100 * loss:g} % rtt {rtt} ms: {state}, "
-                f"{cell.virtual_s:.2f} virtual s, {cell.cpu_s:.2f} CPU s",
-                flush=True,
-            )
+            for congestion in algorithms:
+                cell = run_cell(payload, loss, rtt, congestion, seed=args.seed, cap_s=args.cap)
+                cells.append(cell)
+                state = "capped" if cell.capped else f"{cell.goodput_mbps:.2f} Mbit/s"
+                print(
+                    f"  {congestion:>7} loss {100 * loss:g} % rtt {rtt} ms: {state}, "
+                    f"{cell.virtual_s:.2f} virtual s, {cell.cpu_s:.2f} CPU s",
+                    flush=True,
+                )
     cpu_total = time.process_time() - cpu0
+    print(comparison(cells))
     print(table(cells))
     print(f"total {cpu_total:.1f} CPU s, {time.perf_counter() - wall:.1f} wall s")
     if not args.quick:

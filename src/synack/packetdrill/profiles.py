@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synack.tcp.config import LINUX, MILLISECOND, SECOND, TcpConfig
+from synack.tcp.congestion import ALGORITHMS
 
 
 class UnsupportedSetting(Exception):
@@ -91,6 +92,14 @@ def _only(*accepted: str) -> SysctlRule:
     return apply
 
 
+def _congestion_control(config: TcpConfig, value: str) -> TcpConfig:
+    """Linux calls NewReno "reno"; synack has CUBIC and NewReno only."""
+    name = {"reno": "newreno"}.get(value.strip(), value.strip())
+    if name not in ALGORITHMS:
+        raise UnsupportedSetting(f"congestion control {value.strip()!r} (synack: cubic, reno)")
+    return config.with_changes(congestion_control=name)
+
+
 LINUX_SYSCTLS: dict[str, SysctlRule] = {
     "net.ipv4.tcp_syn_retries": _field("syn_retries"),
     "net.ipv4.tcp_synack_retries": _field("synack_retries"),
@@ -113,6 +122,8 @@ LINUX_SYSCTLS: dict[str, SysctlRule] = {
     "net.ipv4.tcp_wmem": _middle("wmem"),
     "net.ipv4.tcp_ecn": _only("0"),
     "net.ipv4.tcp_fastopen": _only("0"),
+    "net.ipv4.tcp_congestion_control": _congestion_control,
+    "net.ipv4.tcp_slow_start_after_idle": _field("slow_start_after_idle"),
 }
 
 FREEBSD_SYSCTLS: dict[str, SysctlRule] = {
@@ -215,6 +226,7 @@ FREEBSD_PROFILE = Profile(
         ack_of_old_segment=True,
         listen_rst_synack=False,
         simultaneous_open_drops_fin=True,
+        congestion_control="cubic",  # FreeBSD's default since 14.0; every script passes
     ),
     sysctls=FREEBSD_SYSCTLS,
     defines=frozenset({"FreeBSD"}),

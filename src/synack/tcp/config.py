@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from synack.tcp.congestion import ALGORITHMS
+
 SECOND = 1_000_000
 MILLISECOND = 1_000
 
@@ -76,6 +78,9 @@ class TcpConfig:
     wscale: int | None = None  # our window-scale shift; None derives it from rmem
     ephemeral_low: int = 32768  # net.ipv4.ip_local_port_range
     ephemeral_high: int = 60999
+    congestion_control: str = "cubic"  # net.ipv4.tcp_congestion_control: "cubic" or "newreno"
+    # net.ipv4.tcp_slow_start_after_idle: shrink cwnd after an idle period longer than the RTO
+    slow_start_after_idle: int = 1
 
     def __post_init__(self) -> None:
         for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):
@@ -97,6 +102,13 @@ class TcpConfig:
             raise ValueError("wscale must be in 0..14")
         if not 1024 <= self.ephemeral_low <= self.ephemeral_high <= 65535:
             raise ValueError("ephemeral port range must lie within 1024..65535")
+        if self.congestion_control not in ALGORITHMS:
+            raise ValueError(
+                f"congestion_control must be one of {', '.join(ALGORITHMS)}, "
+                f"got {self.congestion_control!r}"
+            )
+        if self.slow_start_after_idle not in (0, 1):
+            raise ValueError("slow_start_after_idle must be 0 or 1")
 
     def with_changes(self, **changes: Any) -> TcpConfig:
         """A copy with some fields changed; unknown names raise TypeError."""
@@ -110,7 +122,8 @@ class TcpConfig:
 #: What a current Linux kernel does on the wire.
 LINUX = TcpConfig()
 
-#: The RFCs' own numbers: MSL of 2 minutes (TIME-WAIT 4 minutes), RTO minimum of 1 s.
+#: The RFCs' own numbers: MSL of 2 minutes (TIME-WAIT 4 minutes), RTO minimum of 1 s,
+#: and the congestion control RFC 9293 requires (RFC 5681, with RFC 6582's recovery).
 RFC = TcpConfig(
     timewait_len_us=2 * 120 * SECOND,
     rto_min_us=1 * SECOND,
@@ -118,6 +131,7 @@ RFC = TcpConfig(
     rto_initial_us=1 * SECOND,
     rst_ack_on_abort=False,
     quickacks=0,
+    congestion_control="newreno",
 )
 
 PROFILES: dict[str, TcpConfig] = {"linux": LINUX, "rfc": RFC}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from synack.tcp import seq as sq
 from synack.tcp.config import MILLISECOND, SECOND, TcpConfig
-from synack.tcp.congestion import NewReno
+from synack.tcp.congestion import new_congestion_control
 from synack.tcp.events import (
     DELAYED_ACK,
     FIN_WAIT_2,
@@ -225,6 +225,7 @@ class Connection:
         "keepintvl_us",
         "key",
         "last_recv_us",
+        "last_send_us",
         "linger",
         "listener",
         "max_snd_wnd",
@@ -357,7 +358,7 @@ class Connection:
 
         # Retransmission and congestion.
         self.rto = RtoEstimator(config.rto_initial_us, config.rto_min_us, config.rto_max_us)
-        self.cc = NewReno(self.snd_mss, config.initial_cwnd)
+        self.cc = new_congestion_control(config, self.snd_mss)
         self.rtt_seq: int | None = None
         self.rtt_start = 0
         self.retries = 0
@@ -365,6 +366,7 @@ class Connection:
         self.in_recovery = False
         self.recover = iss
         self.una_since = now
+        self.last_send_us = now  # when data last left: the idle restart measures from it
 
         # ACK policy.
         self._ack_now = False
@@ -996,7 +998,7 @@ class Connection:
             self._send_synack(retransmission=True, reply_to=None)
         else:
             flight = sq.diff(self.snd_max, self.snd_una)
-            self.cc.on_timeout(flight)
+            self.cc.on_timeout(flight, self.now)
             self.in_recovery = False
             self.dupacks = 0
             self.recover = self.snd_max
@@ -1126,10 +1128,22 @@ class Connection:
             self.rtt_seq, self.rtt_start = seq, self.now
         if self.snd_una == self.snd_max:
             self.una_since = self.now
+            self._restart_after_idle()
+        self.last_send_us = self.now
         self.snd_nxt = sq.add(seq, length)
         if sq.gt(self.snd_nxt, self.snd_max):
             self.snd_max = self.snd_nxt
         self._start_rtx()
+
+    def _restart_after_idle(self) -> None:
+        """Data leaves with nothing in flight: let the congestion control account for the
+        idle time (Linux's tcp_slow_start_after_idle_check and CA_EVENT_TX_START)."""
+        self.cc.on_send_after_idle(
+            self.now - self.last_send_us,
+            self.rto.rto,
+            self.now,
+            bool(self.config.slow_start_after_idle),
+        )
 
     def _retransmit_first(self) -> None:
         """Fast retransmit: resend the segment at SND.UNA only.
@@ -1148,6 +1162,7 @@ class Connection:
         if not chunk and not flags & FIN:
             return
         self._send(self.snd_una, flags, chunk, retransmission=True)
+        self.last_send_us = self.now
         self.rtt_seq = None
         self._restart_rtx()
 
@@ -1274,7 +1289,7 @@ class Connection:
         self.last_recv_us = self.now
         if acked:
             self._ack_advances(ack, seg)
-            self._on_new_ack(acked, ack)
+            self._on_new_ack(acked, ack, seg)
         self.snd_wl1, self.snd_wl2 = seg.seq, ack
         if size:
             self.rcv_buf += payload
@@ -1321,7 +1336,7 @@ class Connection:
             self.ts_ok = True
             self.ts_recent = opts.timestamp[0]
         self.snd_mss = max(min(mss, self.our_mss) - (12 if self.ts_ok else 0), 64)
-        self.cc = NewReno(self.snd_mss, self.config.initial_cwnd)
+        self.cc = new_congestion_control(self.config, self.snd_mss)
         self.snd_nxt = self.snd_max = sq.add(self.iss, 1)  # as if our SYN,ACK had gone out
         self.last_recv_us = self.now
         self._set_state(State.SYN_RCVD, "syncookie")
@@ -1366,7 +1381,7 @@ class Connection:
         if self.ts_ok:
             mss -= 12
         self.snd_mss = max(mss, 64)
-        self.cc = NewReno(self.snd_mss, cfg.initial_cwnd)
+        self.cc = new_congestion_control(cfg, self.snd_mss)
         if cfg.rcvbuf_round_to_mss and not self.passive:
             self._round_rcv_capacity()  # FreeBSD: as soon as an active open learns the MSS
 
@@ -1657,7 +1672,7 @@ class Connection:
         if sq.gt(ack, self.snd_una):
             acked = sq.diff(ack, self.snd_una)
             self._ack_advances(ack, seg)
-            self._on_new_ack(acked, ack)
+            self._on_new_ack(acked, ack, seg)
         elif (
             ack == self.snd_una
             and not seg.payload
@@ -1741,17 +1756,32 @@ class Connection:
         if freed > 0:
             self._notify()
 
-    def _on_new_ack(self, acked: int, ack: int) -> None:
+    def _on_new_ack(self, acked: int, ack: int, seg: TcpSegment | None = None) -> None:
+        cc = self.cc
         if self.in_recovery:
             if sq.ge(ack, self.recover):
                 self.in_recovery = False
-                self.cc.exit_recovery()
+                cc.exit_recovery()
             else:
-                self.cc.partial_ack(acked)
+                cc.partial_ack(acked)
                 self._retransmit_first()
         else:
-            self.cc.on_ack(acked)
+            sample = self._cc_rtt_sample(seg) if cc.wants_rtt_samples else None
+            cc.on_ack(acked, sq.diff(self.snd_max, ack), self.now, sample, self.rto.srtt)
         self.dupacks = 0
+
+    def _cc_rtt_sample(self, seg: TcpSegment | None) -> int | None:
+        """An RTT sample from this ACK's timestamp echo, for the congestion control only
+        (HyStart++ wants several per round trip; the RTO keeps its own samples)."""
+        if not self.ts_ok or seg is None:
+            return None
+        opts = seg.options
+        if opts is None or opts.timestamp is None or not opts.timestamp[1]:
+            return None
+        elapsed_ms = (self._ts_now() - opts.timestamp[1]) & sq.MASK
+        if elapsed_ms * MILLISECOND > self.rto.rto_max:
+            return None  # a stale or bogus echo
+        return max(elapsed_ms, 1) * MILLISECOND
 
     def _on_dupack(self) -> None:
         self.dupacks += 1
@@ -1762,7 +1792,7 @@ class Connection:
         elif self.dupacks == 3 and sq.ge(self.snd_una, self.recover):
             self.in_recovery = True
             self.recover = self.snd_max
-            self.cc.enter_recovery(sq.diff(self.snd_max, self.snd_una))
+            self.cc.enter_recovery(sq.diff(self.snd_max, self.snd_una), self.now)
             self.host.counters["TcpExtTCPFastRetrans"] += 1
             self._retransmit_first()
 
