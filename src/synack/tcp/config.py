@@ -76,6 +76,11 @@ class TcpConfig:
     wscale: int | None = None  # our window-scale shift; None derives it from rmem
     ephemeral_low: int = 32768  # net.ipv4.ip_local_port_range
     ephemeral_high: int = 60999
+    # RFC 5961 section 7: challenge ACKs per connection are rate-limited, so that a blind
+    # attacker's flood of RSTs and SYNs cannot make us flood the peer. Linux sends one per
+    # tcp_invalid_ratelimit (ms); FreeBSD five per second (net.inet.tcp.ack_war_*). 0: no limit.
+    invalid_ratelimit: int = 500
+    challenge_acks_per_ratelimit: int = 1
 
     def __post_init__(self) -> None:
         for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):
@@ -97,6 +102,12 @@ class TcpConfig:
             raise ValueError("wscale must be in 0..14")
         if not 1024 <= self.ephemeral_low <= self.ephemeral_high <= 65535:
             raise ValueError("ephemeral port range must lie within 1024..65535")
+        if self.tw_reuse not in (0, 1, 2):
+            raise ValueError("tw_reuse must be 0, 1 or 2")
+        if self.max_tw_buckets < 0 or self.invalid_ratelimit < 0:
+            raise ValueError("max_tw_buckets and invalid_ratelimit must not be negative")
+        if self.challenge_acks_per_ratelimit < 1:
+            raise ValueError("challenge_acks_per_ratelimit must be at least 1")
 
     def with_changes(self, **changes: Any) -> TcpConfig:
         """A copy with some fields changed; unknown names raise TypeError."""
