@@ -37,6 +37,7 @@ from synack.tcp.syncookie import (
     encode_ts_options,
     make_cookie,
 )
+from synack.tcp.timewait import TimeWaitEntry, TimeWaitTable
 from synack.wire.errors import BAD_CHECKSUM, MalformedPacket
 from synack.wire.icmp import (
     ICMP_DEST_UNREACH,
@@ -89,6 +90,7 @@ STANDARD_COUNTERS = (
     "TcpExtDelayedACKs",
     "TcpExtTCPKeepAliveDrops",
     "TcpExtTW",
+    "TcpExtTCPTimeWaitOverflow",
     "TcpExtTCPFastRetrans",
 )
 
@@ -256,6 +258,8 @@ class Stack:
         self.tracer: Tracer | None = None
         self.strict = strict  # re-raise internal errors instead of counting them (tests)
         self.connections: dict[ConnKey, Connection] = {}
+        #: Connections in TIME-WAIT, as compact entries (not in ``connections``).
+        self.time_wait = TimeWaitTable(self)
         self.listeners: dict[tuple[bytes, int], Listener] = {}
         self.bindings: list[Binding] = []
         self._out: list[bytes] = []
@@ -315,12 +319,13 @@ class Stack:
 
     def next_deadline(self) -> int | None:
         heap = self._heap
+        best = self.time_wait.next_deadline()
         while heap:
             deadline, _, conn = heap[0]
             if conn.heap_at == deadline:
-                return deadline
+                return deadline if best is None or deadline < best else best
             heapq.heappop(heap)  # stale: the connection moved or went away
-        return None
+        return best
 
     def advance(self, now: int) -> None:
         """Fire every timer due at or before ``now``."""
@@ -337,6 +342,12 @@ class Stack:
                 self.counters["SynackInternalErrors"] += 1
                 if self.strict:
                     raise
+        try:
+            self.time_wait.expire(now)
+        except Exception:
+            self.counters["SynackInternalErrors"] += 1
+            if self.strict:
+                raise
 
     # ------------------------------------------------------------------ receive path
 
@@ -375,16 +386,21 @@ class Stack:
         key = (dst, seg.dst_port, src, seg.src_port)
         conn = self.connections.get(key)
         if self.tracer is not None:
-            shift = 0 if conn is None or seg.flags & SYN else conn.snd_wscale
+            shift = 0
+            if not seg.flags & SYN:
+                if conn is not None:
+                    shift = conn.snd_wscale
+                elif (tw := self.time_wait.get(key)) is not None:
+                    shift = tw.snd_wscale
             self.tracer(SegmentReceived(self.now, key, seg, seg.window << shift))
         if conn is not None:
-            if (
-                conn.state is State.TIME_WAIT
-                and seg.flags & (SYN | ACK | RST) == SYN
-                and self._new_syn_in_time_wait(conn, key, seg)
-            ):
-                return
             conn.segment_arrives(seg, self.now)
+            return
+        entry = self.time_wait.get(key)
+        if entry is not None:
+            if seg.flags & (SYN | ACK | RST) == SYN and self._new_syn_in_time_wait(entry, key, seg):
+                return
+            self.time_wait.segment_arrives(entry, seg)
             return
         listener = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
             (b"", seg.dst_port)
@@ -510,26 +526,23 @@ class Stack:
         if self.tracer is not None:
             self.tracer(SegmentDropped(self.now, key, reason))
 
-    def _new_syn_in_time_wait(self, conn: Connection, key: ConnKey, seg: TcpSegment) -> bool:
+    def _new_syn_in_time_wait(self, entry: TimeWaitEntry, key: ConnKey, seg: TcpSegment) -> bool:
         """RFC 6191: a SYN with a higher sequence (or timestamp) may reopen a TIME-WAIT pair."""
         listener = self.listeners.get((key[0], key[1])) or self.listeners.get((b"", key[1]))
         if listener is None or (seg.flags & FIN and not listener.takes_syn_fin()):
             return False  # what the listener would discard cannot replace the pair
         newer_ts = (
-            conn.ts_ok
+            entry.ts_ok
             and seg.options is not None
             and seg.options.timestamp is not None
-            and sq.gt(seg.options.timestamp[0], conn.ts_recent)
+            and sq.gt(seg.options.timestamp[0], entry.ts_recent)
         )
-        if not (sq.gt(seg.seq, conn.rcv_nxt) or newer_ts):
+        if not (sq.gt(seg.seq, entry.rcv_nxt) or newer_ts):
             return False
         if not listener.admits_reopen():
             return True  # dropped; the TIME-WAIT stays meanwhile
-        iss = sq.add(conn.snd_nxt, 65535 + 2)  # far above anything the old one sent
-        self.release(conn)
-        conn.heap_at = None
-        if self.tracer is not None:
-            conn.trace_forget(self.tracer)
+        iss = sq.add(entry.snd_nxt, 65535 + 2)  # far above anything the old one sent
+        self.time_wait.end(entry, "")
         child = self._new_connection(key, iss)
         child.state = State.TIME_WAIT  # so the trace shows TIME_WAIT -> SYN_RCVD
         child.listener = listener
@@ -571,9 +584,24 @@ class Stack:
     def _window(self, key: ConnKey, segment: TcpSegment) -> int:
         """The window a segment we send offers, in bytes (RFC 7323: never scaled on a SYN)."""
         conn = self.connections.get(key)
-        if conn is None or not conn.ws_ok or segment.flags & SYN:
+        if segment.flags & SYN:
+            return segment.window
+        if conn is None:
+            entry = self.time_wait.get(key)
+            return segment.window << entry.rcv_wscale if entry is not None else segment.window
+        if not conn.ws_ok:
             return segment.window
         return segment.window << conn.rcv_wscale
+
+    def send_for(self, key: ConnKey, segment: TcpSegment) -> None:
+        """A segment from a TIME-WAIT entry."""
+        self._emit_segment(key, segment, False)
+
+    def ts_offset_for(self, key: ConnKey) -> int:
+        return self._ts_offset(key)
+
+    def time_wait_full(self) -> bool:
+        return self.time_wait.full()
 
     def reschedule(self, conn: Connection) -> None:
         """Keep one live heap entry per connection at its earliest deadline.
@@ -583,6 +611,10 @@ class Stack:
         """
         if self.tracer is not None:
             conn.trace_changes(self.tracer)
+        if conn.state is State.TIME_WAIT:
+            if self.connections.get(conn.key) is conn:
+                self._hand_to_time_wait(conn)
+            return
         deadline = conn.deadline()
         if deadline is None:
             return
@@ -593,9 +625,20 @@ class Stack:
         self._heap_counter += 1
         heapq.heappush(self._heap, (deadline, self._heap_counter, conn))
 
+    def _hand_to_time_wait(self, conn: Connection) -> None:
+        """TIME-WAIT goes on as a compact entry; the connection object is let go."""
+        del self.connections[conn.key]
+        conn.heap_at = None
+        expiry = conn.state_at if conn.state_at is not None else self.now
+        conn.state_at = None
+        conn.trace_marks = None  # the entry traces from here on
+        self.time_wait.add(conn, expiry)
+
     def release(self, conn: Connection) -> None:
         if self.connections.get(conn.key) is conn:
             del self.connections[conn.key]
+        elif self.time_wait.entries:
+            self.time_wait.forget_owner(conn)
         conn.heap_at = None
 
     def spawn_child(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> Connection:
@@ -721,6 +764,11 @@ class Stack:
                         return True
                 elif not (reuseaddr and conn.reuseaddr):
                     return True
+        if not reuseaddr:
+            for entry in self.time_wait:
+                key = entry.key
+                if key[1] == port and _overlaps(key[0], address):
+                    return True
         return False
 
     def bind(self, address: str | bytes | None, port: int, reuseaddr: bool = False) -> Binding:
@@ -782,6 +830,8 @@ class Stack:
             lport = binding.port
             if (laddr, lport, raddr, remote_port) in self.connections:
                 raise _error(errno.EADDRINUSE)
+            if not self._time_wait_allows((laddr, lport, raddr, remote_port)):
+                raise _error(errno.EADDRNOTAVAIL)  # Linux __inet_check_established
             self.unbind(binding)
             reuse = binding.reuseaddr
         else:
@@ -789,6 +839,8 @@ class Stack:
 
             def taken(port: int) -> bool:
                 if (laddr, port, raddr, remote_port) in self.connections:
+                    return True
+                if not self._time_wait_allows((laddr, port, raddr, remote_port)):
                     return True
                 return any(b.port == port for b in self.bindings) or any(
                     lst.port == port for lst in self.listeners.values()
@@ -799,12 +851,28 @@ class Stack:
         if len(laddr) != len(raddr):
             raise _error(errno.EAFNOSUPPORT)
         key = (laddr, lport, raddr, remote_port)
-        conn = self._new_connection(key, self._isn(key))
+        entry = self.time_wait.get(key)
+        iss = self._isn(key)
+        if entry is not None:
+            # tw_reuse: the new connection starts above anything the old one sent, as
+            # Linux's tcp_twsk_unique makes it, so the peer's RFC 6191 check admits it.
+            iss = sq.add(entry.snd_nxt, 65535 + 2)
+            self.time_wait.end(entry, "reuse")
+            self.counters["TcpExtTWRecycled"] += 1
+        conn = self._new_connection(key, iss)
         conn.reuseaddr = reuse
         if setup is not None:
             setup(conn)
         conn.open_active()
         return conn
+
+    def _time_wait_allows(self, key: ConnKey) -> bool:
+        """May an outgoing connection have ``key``? Yes if no TIME-WAIT entry holds it,
+        or if tw_reuse lets this one be reused (``connect`` then ends it)."""
+        entry = self.time_wait.get(key)
+        if entry is None:
+            return True
+        return self.time_wait.reusable(entry, ipaddress.ip_address(key[0]).is_loopback)
 
     def open_passive_connection(
         self, local: str | bytes, local_port: int, remote: str | bytes, remote_port: int

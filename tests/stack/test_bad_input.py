@@ -384,7 +384,9 @@ class Case:
 
     def in_state(self, stack: Stack) -> bool:
         if self.state is State.CLOSED:
-            return self.key not in stack.connections
+            return self.key not in stack.connections and self.key not in stack.time_wait
+        if self.state is State.TIME_WAIT:
+            return self.key in stack.time_wait  # a compact entry, not a Connection
         if self.listener:
             listener = stack.listeners.get((self.local, self.lport))
             return listener is not None and listener.state is State.LISTEN
@@ -422,9 +424,14 @@ def _peer_options(conn: Connection) -> TcpOptions | None:
 def _freeze(name: str, state: State, world: World, host: str, conn: Connection, **kw: bool) -> Case:
     stack = world.stack(host)
     assert conn.state is state, f"{name}: built {conn.state}, wanted {state}"
+    key = conn.key
+    if state is State.TIME_WAIT:
+        # The stack keeps a compact entry; the user's connection still has the numbers.
+        assert key in stack.time_wait and key not in stack.connections
+        frozen, ref = copy.deepcopy((stack, conn))
+        return Case(name, state, frozen, world.now, key[0], key[1], key[2], key[3], ref, **kw)
     assert stack.connections.get(conn.key) is conn
     frozen = copy.deepcopy(stack)
-    key = conn.key
     ref = frozen.connections[key]
     if frozen.config == SMALL and state in SYNCHRONIZED:
         frozen.now = world.now

@@ -35,6 +35,10 @@ TCP_KEEPIDLE = getattr(_std, "TCP_KEEPIDLE", 4)
 TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
 TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
+#: synack's own option (no kernel has it): seconds without data, in either direction,
+#: after which the connection is closed (FIN). Set on a listening socket, every accepted
+#: connection inherits it.
+TCP_IDLE_TIMEOUT = 0x5A01
 
 Address = tuple[str, int]
 
@@ -127,6 +131,7 @@ class Socket:
             (IPPROTO_TCP, TCP_KEEPINTVL),
             (IPPROTO_TCP, TCP_KEEPCNT),
             (IPPROTO_TCP, TCP_USER_TIMEOUT),
+            (IPPROTO_TCP, TCP_IDLE_TIMEOUT),
         ):
             raise _error(errno.ENOPROTOOPT)
         if isinstance(value, int) and value < 0:
@@ -199,6 +204,8 @@ class Socket:
             conn.snd_capacity = max(int(_int(opts[(SOL_SOCKET, SO_SNDBUF)])), 256)
         if (IPPROTO_TCP, TCP_USER_TIMEOUT) in opts:
             conn.user_timeout_us = _int(opts[(IPPROTO_TCP, TCP_USER_TIMEOUT)]) * MILLISECOND
+        if (IPPROTO_TCP, TCP_IDLE_TIMEOUT) in opts:
+            conn.set_idle_timeout(_int(opts[(IPPROTO_TCP, TCP_IDLE_TIMEOUT)]))
         keep = (SOL_SOCKET, SO_KEEPALIVE) in opts or any(
             (IPPROTO_TCP, o) in opts for o in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
         )

@@ -866,9 +866,7 @@ class _Runner:
             self._sockstat(event, stat)
             return
         if command == "tcpdrop -s TIME_WAIT":
-            for conn in list(self.stack.connections.values()):
-                if conn.state is State.TIME_WAIT:
-                    self.stack.release(conn)
+            self.stack.time_wait.clear()
             return
         raise _unsupported(f"shell command `{command}`")
 
@@ -917,6 +915,11 @@ class _Runner:
                 continue
             if str(conn.state) == state_name:
                 count += 1
+        if state_name == "TIME_WAIT":
+            for entry in self.stack.time_wait:  # compact entries, not connections
+                key = entry.key
+                if len(key[0]) == size and not (port and key[1] != int(port)):
+                    count += 1
         if state_name == "CLOSED":
             count += sum(
                 1

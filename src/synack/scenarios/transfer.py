@@ -564,10 +564,10 @@ class _Driver:
         """Every connection ends (TIME_WAIT expires); nothing leaks."""
         stacks = (self.world.stack("A"), self.world.stack("B"))
         if not self.net.run_until(
-            lambda: not any(s.connections for s in stacks),
+            lambda: not any(s.connections or s.time_wait for s in stacks),
             timeout_us=CLEANUP_US,
             max_events=EVENT_LIMIT,
-        ) and any(s.connections for s in stacks):
+        ) and any(s.connections or s.time_wait for s in stacks):
             left = [repr(c) for s in stacks for c in s.connections.values()]
             raise IntegrityError(f"connections left after the applications finished: {left}")
 

@@ -81,6 +81,11 @@ class TcpConfig:
     congestion_control: str = "cubic"  # net.ipv4.tcp_congestion_control: "cubic" or "newreno"
     # net.ipv4.tcp_slow_start_after_idle: shrink cwnd after an idle period longer than the RTO
     slow_start_after_idle: int = 1
+    # RFC 5961 section 7: challenge ACKs per connection are rate-limited, so that a blind
+    # attacker's flood of RSTs and SYNs cannot make us flood the peer. Linux sends one per
+    # tcp_invalid_ratelimit (ms); FreeBSD five per second (net.inet.tcp.ack_war_*). 0: no limit.
+    invalid_ratelimit: int = 500
+    challenge_acks_per_ratelimit: int = 1
 
     def __post_init__(self) -> None:
         for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):
@@ -109,6 +114,12 @@ class TcpConfig:
             )
         if self.slow_start_after_idle not in (0, 1):
             raise ValueError("slow_start_after_idle must be 0 or 1")
+        if self.tw_reuse not in (0, 1, 2):
+            raise ValueError("tw_reuse must be 0, 1 or 2")
+        if self.max_tw_buckets < 0 or self.invalid_ratelimit < 0:
+            raise ValueError("max_tw_buckets and invalid_ratelimit must not be negative")
+        if self.challenge_acks_per_ratelimit < 1:
+            raise ValueError("challenge_acks_per_ratelimit must be at least 1")
 
     def with_changes(self, **changes: Any) -> TcpConfig:
         """A copy with some fields changed; unknown names raise TypeError."""

@@ -152,6 +152,8 @@ class ConnectionHost(Protocol):
 
     def release(self, conn: Connection) -> None: ...
 
+    def time_wait_full(self) -> bool: ...
+
 
 class ListenerHooks(Protocol):
     """What a passive-open child tells the listener that spawned it."""
@@ -202,12 +204,15 @@ class Connection:
     header_prediction: ClassVar[bool] = True
 
     __slots__ = (
+        "__weakref__",  # the TIME-WAIT table follows a connection a user still holds
         "_ack_now",
         "_delack_pending",
         "_fin_acked",
         "_quickacks",
         "ack_owed",
         "cc",
+        "challenge_count",
+        "challenge_since",
         "config",
         "delack_at",
         "dupacks",
@@ -215,6 +220,9 @@ class Connection:
         "fin_queued",
         "heap_at",
         "host",
+        "idle_at",
+        "idle_seen",
+        "idle_timeout_us",
         "in_recovery",
         "irs",
         "iss",
@@ -367,6 +375,8 @@ class Connection:
         self.recover = iss
         self.una_since = now
         self.last_send_us = now  # when data last left: the idle restart measures from it
+        self.challenge_since = 0  # when the current challenge-ACK rate window began
+        self.challenge_count = 0  # challenge ACKs sent in it
 
         # ACK policy.
         self._ack_now = False
@@ -396,6 +406,10 @@ class Connection:
         self.orphaned = False
         self.last_recv_us = now
         self.heap_at: int | None = None  # deadline of this connection's entry in the host heap
+        #: Idle timeout (TCP_IDLE_TIMEOUT): closed after this long without data; 0 is off.
+        self.idle_timeout_us = 0
+        self.idle_at: int | None = None
+        self.idle_seen = 0  # RCV.NXT and SND.MAX when the idle timer was armed
         self.trace_marks: TraceMarks | None = None  # only used while a tracer is attached
 
     # ------------------------------------------------------------------ helpers
@@ -468,6 +482,14 @@ class Connection:
 
     def _stop_timers(self) -> None:
         self.rtx_at = self.delack_at = self.keep_at = self.state_at = self.persist_at = None
+        self.idle_at = None
+
+    def time_wait_over(self) -> None:
+        """The stack's TIME-WAIT entry that took this connection over has ended (and
+        traced it): the user's socket reads CLOSED from now on."""
+        self.state = State.CLOSED
+        self.state_at = None
+        self._notify()
 
     def _fail(self, code: int, reason: str) -> None:
         """End the connection with an error the user will see."""
@@ -842,6 +864,32 @@ class Connection:
         else:
             self.keep_at = None
 
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Close the connection (FIN, as close() would) once no data has moved either way
+        for ``seconds``; 0 turns it off. A server's defence against peers that connect
+        and then say nothing (S20). Checked once per timeout: a connection is closed after
+        between one and two timeouts of silence."""
+        self.now = self.host.now
+        self.idle_timeout_us = int(seconds * SECOND)
+        self.idle_seen = self.rcv_nxt | self.snd_max << 32
+        self.idle_at = self.now + self.idle_timeout_us if self.idle_timeout_us > 0 else None
+        self.host.reschedule(self)
+
+    def _on_idle_timer(self) -> None:
+        state = self.state
+        if state in (State.SYN_SENT, State.SYN_RCVD):
+            self.idle_at = self.now + self.idle_timeout_us  # not open yet: nothing to judge
+            return
+        if state not in (State.ESTABLISHED, State.CLOSE_WAIT) or self.fin_queued:
+            return  # closing already: FIN-WAIT-2 reaping and TIME-WAIT take it from here
+        seen = self.rcv_nxt | self.snd_max << 32
+        if seen != self.idle_seen:  # data moved since the timer was armed
+            self.idle_seen = seen
+            self.idle_at = self.now + self.idle_timeout_us
+            return
+        self.host.counters["SynackIdleTimeouts"] += 1
+        self.close()
+
     def _arm_fin_wait_2(self) -> None:
         self.state_at = self.now + self.config.fin_timeout * SECOND
 
@@ -849,7 +897,14 @@ class Connection:
 
     def deadline(self) -> int | None:
         best: int | None = None
-        for t in (self.rtx_at, self.delack_at, self.keep_at, self.state_at, self.persist_at):
+        for t in (
+            self.rtx_at,
+            self.delack_at,
+            self.keep_at,
+            self.state_at,
+            self.persist_at,
+            self.idle_at,
+        ):
             if t is not None and (best is None or t < best):
                 best = t
         return best
@@ -880,6 +935,9 @@ class Connection:
             self.keep_at = None
             self._trace_timer(KEEPALIVE)
             self._on_keepalive()
+        if self.idle_at is not None and self.idle_at <= now:
+            self.idle_at = None
+            self._on_idle_timer()
         if self.closed:  # a keepalive may have given up
             self.host.reschedule(self)
             return
@@ -949,19 +1007,6 @@ class Connection:
         if metrics != marks.metrics:
             marks.metrics = metrics
             tracer(Metrics(now, key, *metrics))
-
-    def trace_forget(self, tracer: Tracer) -> None:
-        """The stack dropped this connection without closing it (a new SYN reopened its
-        TIME-WAIT): its running timers end here."""
-        marks = self.trace_marks
-        if marks is None:
-            return
-        for index, name in enumerate((RETRANSMISSION, DELAYED_ACK, PERSIST, KEEPALIVE)):
-            if marks.deadlines[index] is not None:
-                tracer(TimerStopped(self.now, self.key, name))
-        if marks.deadlines[4] is not None:
-            tracer(TimerStopped(self.now, self.key, marks.state_timer))
-        self.trace_marks = None
 
     def _trace_rtt(self, tracer: Tracer, sample: int) -> None:
         rto = self.rto
@@ -1587,7 +1632,9 @@ class Connection:
         if seg.flags & (SYN | RST) == SYN:
             # RFC 5961 section 4.2: a SYN draws a challenge ACK whatever its sequence number.
             self._challenge_ack("TcpExtTCPSYNChallenge")
-        elif not seg.flags & RST:
+        elif seg.flags & RST:
+            self.host.counters["SynackRstOutOfWindow"] += 1  # dropped unanswered
+        else:
             self._ack_now = True
             if seg_len and sq.lt(seg.seq, nxt) and sq.le(sq.add(seg.seq, seg_len), nxt):
                 self.host.counters["TcpExtDelayedACKLost"] += 1
@@ -1607,8 +1654,19 @@ class Connection:
 
     def _challenge_ack(self, counter: str) -> None:
         """RFC 5961: answer with an ACK the real peer can act on; a blind attacker cannot."""
-        self.host.counters[counter] += 1
-        self.host.counters["TcpExtTCPChallengeACK"] += 1
+        counters = self.host.counters
+        counters[counter] += 1
+        limit = self.config.invalid_ratelimit * MILLISECOND
+        if limit:
+            # RFC 5961 section 7: at most so many challenge ACKs per window.
+            if self.challenge_count and self.now - self.challenge_since < limit:
+                if self.challenge_count >= self.config.challenge_acks_per_ratelimit:
+                    counters["TcpExtTCPACKSkippedChallenge"] += 1
+                    return
+                self.challenge_count += 1
+            else:
+                self.challenge_since, self.challenge_count = self.now, 1
+        counters["TcpExtTCPChallengeACK"] += 1
         if self.config.repeat_fin:
             self._send(self.snd_max, ACK)  # BSD's tcp_respond: a bare ACK, never the FIN
         else:
@@ -2005,6 +2063,14 @@ class Connection:
         self._notify()
 
     def _enter_time_wait(self, reason: str) -> None:
+        if self.host.time_wait_full():
+            # Beyond max_tw_buckets: skip TIME-WAIT (Linux: "time wait bucket table
+            # overflow"), after the ACK of the FIN that brought us here.
+            self.host.counters["TcpExtTCPTimeWaitOverflow"] += 1
+            if self._ack_now:
+                self.send_ack()
+            self._set_state(State.CLOSED, "time-wait overflow")
+            return
         self._set_state(State.TIME_WAIT, reason)
         self.rtx_at = self.keep_at = self.persist_at = None
         self.state_at = self.now + self.config.timewait_len_us

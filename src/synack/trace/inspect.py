@@ -94,6 +94,11 @@ def _timer(conn: Connection, now: int) -> str:
     return f"timer:({name},{ms_timer(left)},{count})"
 
 
+def _time_wait_timer(expiry: int, now: int) -> str:
+    left = -(-(expiry - now) // _US_PER_MS)
+    return f"timer:(timewait,{ms_timer(left)},0)"
+
+
 def _send_queue(conn: Connection) -> int:
     """Sequence space written and not yet acknowledged (Linux: write_seq - snd_una)."""
     end = sq.add(conn.fin_seq, 1) if conn.fin_queued else conn.fin_seq
@@ -133,6 +138,12 @@ def ss(stack: Stack, timers: bool = False, now: int | None = None) -> str:
         local = _endpoint(laddr, lport)
         peer = _endpoint(raddr, rport)
         rows.append((state, str(recv_q), str(send_q), *local, *peer, *extra))
+    for entry in stack.time_wait:
+        laddr, lport, raddr, rport = entry.key
+        extra = (_time_wait_timer(entry.expiry, when),) if timers else ()
+        local = _endpoint(laddr, lport)
+        peer = _endpoint(raddr, rport)
+        rows.append((SS_STATE[State.TIME_WAIT], "0", "0", *local, *peer, *extra))
     return _table(rows, timers)
 
 
