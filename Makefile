@@ -45,6 +45,7 @@ demo: $(STAMP)
 # bench/tun.py needs root: it builds network namespaces and TUN devices.
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/flood.py
 	$(PY) bench/tun.py
 
 # The whole packetdrill corpus (beside this repository), and README's table of it.

@@ -275,6 +275,8 @@ class _Runner:
             self.queue.append((self.now, packet))
         for key, conn in self.stack.connections.items():
             self.isns[key] = conn.iss
+        for entry in self.stack.syn_entries():
+            self.isns[entry.key] = entry.iss
 
     def _fire_timers(self, until: int, ready: Callable[[], bool] | None = None) -> bool:
         """Fire due timers up to ``until``; stop early (True) once ``ready()`` holds."""
@@ -432,6 +434,8 @@ class _Runner:
         conn = self.stack.connections.get(key)
         if conn is not None:
             self.isns[key] = conn.iss
+        elif (entry := self.stack.syn_entry(key)) is not None:
+            self.isns[key] = entry.iss
         ack = 0
         if packet.ack is not None:
             ack = (packet.ack + self._isn_offset(key)) & 0xFFFFFFFF
@@ -917,6 +921,11 @@ class _Runner:
                 continue
             if str(conn.state) == state_name:
                 count += 1
+        if state_name == "SYN_RCVD":
+            for entry in self.stack.syn_entries():
+                key = entry.key
+                if len(key[0]) == size and not (port and key[1] != int(port)):
+                    count += 1
         if state_name == "CLOSED":
             count += sum(
                 1

@@ -76,6 +76,14 @@ class TcpConfig:
     wscale: int | None = None  # our window-scale shift; None derives it from rmem
     ephemeral_low: int = 32768  # net.ipv4.ip_local_port_range
     ephemeral_high: int = 60999
+    # Half-open connections as compact SYN-cache entries (RFC 4987 3.5) in a keyed hash
+    # table of syncache_buckets buckets of at most syncache_bucket_limit entries each
+    # (FreeBSD's sizes), max_syn_backlog in all; when full, the oldest entry goes (or a
+    # SYN cookie answers, per syncookies). False keeps a full Connection per SYN, and a
+    # full queue drops new SYNs.
+    syn_cache: bool = True
+    syncache_buckets: int = 512
+    syncache_bucket_limit: int = 30
 
     def __post_init__(self) -> None:
         for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):
@@ -97,6 +105,8 @@ class TcpConfig:
             raise ValueError("wscale must be in 0..14")
         if not 1024 <= self.ephemeral_low <= self.ephemeral_high <= 65535:
             raise ValueError("ephemeral port range must lie within 1024..65535")
+        if self.syncache_buckets < 1 or self.syncache_bucket_limit < 1:
+            raise ValueError("syncache_buckets and syncache_bucket_limit must be positive")
 
     def with_changes(self, **changes: Any) -> TcpConfig:
         """A copy with some fields changed; unknown names raise TypeError."""

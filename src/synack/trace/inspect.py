@@ -133,6 +133,16 @@ def ss(stack: Stack, timers: bool = False, now: int | None = None) -> str:
         local = _endpoint(laddr, lport)
         peer = _endpoint(raddr, rport)
         rows.append((state, str(recv_q), str(send_q), *local, *peer, *extra))
+    for lst in listeners:  # half-open SYN-cache entries: SYN_RCVD, no connection object
+        for entry in lst.syncache.entries() if lst.syncache is not None else ():
+            laddr, lport, raddr, rport = entry.key
+            left = -(-(lst.entry_deadline(entry) - when) // _US_PER_MS)
+            timer = f"timer:(on,{ms_timer(left)},{entry.retries})"
+            extra = (timer,) if timers else ()
+            state = SS_STATE[State.SYN_RCVD]
+            rows.append(
+                (state, "0", "0", *_endpoint(laddr, lport), *_endpoint(raddr, rport), *extra)
+            )
     return _table(rows, timers)
 
 
