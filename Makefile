@@ -46,6 +46,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/memory.py
+	$(PY) bench/flood.py
 	$(PY) bench/tun.py
 
 # The whole packetdrill corpus (beside this repository), and README's table of it.

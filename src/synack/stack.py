@@ -30,6 +30,7 @@ from synack.tcp.connection import Connection, window_scale_for
 from synack.tcp.events import ConnKey, SegmentDropped, SegmentReceived, SegmentSent, Tracer
 from synack.tcp.listener import Listener
 from synack.tcp.state import State
+from synack.tcp.syncache import SACK_OK, TS_OK, WS_OK, SynEntry
 from synack.tcp.syncookie import (
     CookieSecrets,
     check_cookie,
@@ -191,6 +192,14 @@ class Draws(Protocol):
     def randrange(self, stop: int, /) -> int: ...
 
 
+class Timed(Protocol):
+    """What the timer heap holds: connections, and listeners for their SYN cache."""
+
+    heap_at: int | None
+
+    def on_timer(self, now: int) -> None: ...
+
+
 class SeededDraws:
     """Deterministic draws from a seed (BLAKE2b in counter mode), so the core never
     touches the global ``random`` module and one seed replays a run bit for bit."""
@@ -253,6 +262,10 @@ class Stack:
         if not 16 <= len(self.isn_key) <= 32:
             raise ValueError("isn_key must be 16 to 32 bytes")
         self.cookie_secrets = CookieSecrets.from_key(self.isn_key)
+        #: Keys the SYN cache's bucket hash, so a flood cannot aim at one bucket.
+        self.syncache_secret = hashlib.blake2s(self.isn_key, person=b"syncache").digest()
+        #: Children of listeners with a per-peer cap, counted until they are released.
+        self._capped: dict[ConnKey, Listener] = {}
         self.now = 0
         self.counters = Counters()
         self.tracer: Tracer | None = None
@@ -266,7 +279,7 @@ class Stack:
         #: Between begin_batch and end_batch, delayed ACKs wait for the batch's end.
         self.batching = False
         self._owed: list[Connection] = []
-        self._heap: list[tuple[int, int, Connection]] = []
+        self._heap: list[tuple[int, int, Timed]] = []
         self._heap_counter = 0
         #: Overrides the ISN (experiments such as sequence wrap-around); None is RFC 6528.
         self.isn_hook: Callable[[ConnKey], int] | None = None
@@ -392,15 +405,21 @@ class Stack:
                     shift = conn.snd_wscale
                 elif (tw := self.time_wait.get(key)) is not None:
                     shift = tw.snd_wscale
+                else:
+                    half_open = self.syn_entry(key)
+                    if half_open is not None and half_open.flags & WS_OK:
+                        shift = half_open.wscale
             self.tracer(SegmentReceived(self.now, key, seg, seg.window << shift))
         if conn is not None:
             conn.segment_arrives(seg, self.now)
             return
-        entry = self.time_wait.get(key)
-        if entry is not None:
-            if seg.flags & (SYN | ACK | RST) == SYN and self._new_syn_in_time_wait(entry, key, seg):
+        tw_entry = self.time_wait.get(key)
+        if tw_entry is not None:
+            if seg.flags & (SYN | ACK | RST) == SYN and self._new_syn_in_time_wait(
+                tw_entry, key, seg
+            ):
                 return
-            self.time_wait.segment_arrives(entry, seg)
+            self.time_wait.segment_arrives(tw_entry, seg)
             return
         listener = self.listeners.get((dst, seg.dst_port)) or self.listeners.get(
             (b"", seg.dst_port)
@@ -479,6 +498,15 @@ class Stack:
             return
         key = (quote.src, quote.src_port, quote.dst, quote.dst_port)
         conn = self.connections.get(key)
+        if conn is None:
+            listener = self._listener_for(key)
+            entry = listener.entry(key) if listener is not None else None
+            if listener is not None and entry is not None:
+                if quote.seq != entry.iss:  # Linux tcp_req_err: only our SYN,ACK counts
+                    counters["TcpExtOutOfWindowIcmps"] += 1
+                    self._dropped(key, "icmp: out of window")
+                    return
+                conn = listener.materialize(entry)
         if conn is None or conn.state in (State.CLOSED, State.LISTEN, State.TIME_WAIT):
             counters[in_errors] += 1
             self._dropped(key, "icmp: no connection")
@@ -526,9 +554,12 @@ class Stack:
         if self.tracer is not None:
             self.tracer(SegmentDropped(self.now, key, reason))
 
+    def _listener_for(self, key: ConnKey) -> Listener | None:
+        return self.listeners.get((key[0], key[1])) or self.listeners.get((b"", key[1]))
+
     def _new_syn_in_time_wait(self, entry: TimeWaitEntry, key: ConnKey, seg: TcpSegment) -> bool:
         """RFC 6191: a SYN with a higher sequence (or timestamp) may reopen a TIME-WAIT pair."""
-        listener = self.listeners.get((key[0], key[1])) or self.listeners.get((b"", key[1]))
+        listener = self._listener_for(key)
         if listener is None or (seg.flags & FIN and not listener.takes_syn_fin()):
             return False  # what the listener would discard cannot replace the pair
         newer_ts = (
@@ -568,6 +599,10 @@ class Stack:
     def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None:
         self._emit_segment(conn.key, segment, retransmission)
 
+    def send_segment(self, key: ConnKey, segment: TcpSegment, retransmission: bool) -> None:
+        """Send for a listener (a SYN-cache entry has no connection to send with)."""
+        self._emit_segment(key, segment, retransmission)
+
     def _emit_segment(self, key: ConnKey, segment: TcpSegment, retransmission: bool) -> None:
         src, dst = key[0], key[2]
         self._out.append(build_ip(src, dst, PROTO_TCP, build_tcp(segment, src, dst)))
@@ -596,9 +631,6 @@ class Stack:
     def send_for(self, key: ConnKey, segment: TcpSegment) -> None:
         """A segment from a TIME-WAIT entry."""
         self._emit_segment(key, segment, False)
-
-    def ts_offset_for(self, key: ConnKey) -> int:
-        return self._ts_offset(key)
 
     def time_wait_full(self) -> bool:
         return self.time_wait.full()
@@ -633,13 +665,34 @@ class Stack:
         conn.state_at = None
         conn.trace_marks = None  # the entry traces from here on
         self.time_wait.add(conn, expiry)
+        self._uncap(conn.key)
+
+    def schedule_timer(self, owner: Timed, deadline: int) -> None:
+        """Keep one live heap entry for ``owner`` (a listener) at its earliest deadline."""
+        current = owner.heap_at
+        if current is not None and current <= deadline:
+            return
+        owner.heap_at = deadline
+        self._heap_counter += 1
+        heapq.heappush(self._heap, (deadline, self._heap_counter, owner))
 
     def release(self, conn: Connection) -> None:
         if self.connections.get(conn.key) is conn:
             del self.connections[conn.key]
+            self._uncap(conn.key)
         elif self.time_wait.entries:
             self.time_wait.forget_owner(conn)
         conn.heap_at = None
+
+    def _uncap(self, key: ConnKey) -> None:
+        """A child of a per-peer-capped listener is gone: its peer may connect again."""
+        capped = self._capped.pop(key, None)
+        if capped is not None:
+            capped.peer_closed(key[2])
+
+    def _count_child(self, listener: Listener, key: ConnKey) -> None:
+        if listener.max_per_peer is not None:
+            self._capped[key] = listener
 
     def spawn_child(self, listener: Listener, key: ConnKey, seg: TcpSegment) -> Connection:
         child = self._new_connection(key, self._isn(key))
@@ -647,7 +700,30 @@ class Stack:
         child.listener = listener
         child.passive = True
         child.reuseaddr = listener.reuseaddr
+        self._count_child(listener, key)
         child.accept_syn(seg)
+        self.reschedule(child)
+        return child
+
+    def adopt_entry(self, listener: Listener, entry: SynEntry) -> Connection:
+        """The connection a SYN-cache entry stood for, in SYN_RCVD and in the table."""
+        key = entry.key
+        child = self._new_connection(key, entry.iss)
+        child.listener = listener
+        child.reuseaddr = listener.reuseaddr
+        self._count_child(listener, key)  # the listener counted the peer with the entry
+        flags = entry.flags
+        child.restore_syn_rcvd(
+            entry.irs,
+            entry.window,
+            entry.mss,
+            entry.wscale if flags & WS_OK else None,
+            entry.ts_recent if flags & TS_OK else None,
+            bool(flags & SACK_OK),
+            entry.retries,
+            listener.entry_deadline(entry),
+            entry.born,
+        )
         self.reschedule(child)
         return child
 
@@ -698,6 +774,8 @@ class Stack:
                 return False
             peer_wscale = decoded[0]
         counters["TcpExtSyncookiesRecv"] += 1
+        if not listener.peer_admits(key[2]):
+            return True  # dropped and counted: this peer has its share
         if listener.accept_queue_full():
             counters["TcpExtListenOverflows"] += 1
             counters["TcpExtListenDrops"] += 1
@@ -706,6 +784,8 @@ class Stack:
         child.state = State.LISTEN
         child.listener = listener
         child.reuseaddr = listener.reuseaddr
+        listener.peer_opened(key[2])
+        self._count_child(listener, key)
         child.accept_cookie(seg, mss, peer_wscale, stamp is not None and cfg.timestamps)
         return True
 
@@ -729,6 +809,10 @@ class Stack:
             digest_size=4,
         ).digest()
         return (self.now // 4 + int.from_bytes(digest, "big")) & sq.MASK
+
+    def ts_offset_for(self, key: ConnKey) -> int:
+        """The timestamp clock's offset for ``key``'s peer (RFC 7323 section 5.4)."""
+        return self._ts_offset(key)
 
     def _ts_offset(self, key: ConnKey) -> int:
         digest = hashlib.blake2s(b"ts" + key[0] + key[2], key=self.isn_key, digest_size=4).digest()
@@ -800,8 +884,11 @@ class Stack:
                 return port
         raise _error(errno.EADDRNOTAVAIL)
 
-    def listen(self, binding: Binding, backlog: int = 128) -> Listener:
-        """Turn a bound address into a listener (CLOSED -> LISTEN)."""
+    def listen(
+        self, binding: Binding, backlog: int = 128, max_per_peer: int | None = None
+    ) -> Listener:
+        """Turn a bound address into a listener (CLOSED -> LISTEN); ``max_per_peer``
+        caps its connections from any one remote address."""
         if binding not in self.bindings:
             raise _error(errno.EINVAL)
         for lst in self.listeners.values():
@@ -809,7 +896,13 @@ class Stack:
                 raise _error(errno.EADDRINUSE)
         self.bindings.remove(binding)
         listener = Listener(
-            self, binding.address, binding.port, backlog, self.config, binding.reuseaddr
+            self,
+            binding.address,
+            binding.port,
+            backlog,
+            self.config,
+            binding.reuseaddr,
+            max_per_peer,
         )
         self.listeners[(binding.address, binding.port)] = listener
         return listener
@@ -890,6 +983,19 @@ class Stack:
         return conn
 
     # ------------------------------------------------------------------ inspection
+
+    def syn_entries(self) -> list[SynEntry]:
+        """Every half-open SYN-cache entry of every listener (SYN_RCVD, no connection)."""
+        return [
+            entry
+            for listener in self.listeners.values()
+            if listener.syncache is not None
+            for entry in listener.syncache.entries()
+        ]
+
+    def syn_entry(self, key: ConnKey) -> SynEntry | None:
+        listener = self._listener_for(key)
+        return listener.entry(key) if listener is not None else None
 
     def snapshot_counters(self) -> dict[str, int]:
         """Every standard counter (zeros included) plus any other that moved."""

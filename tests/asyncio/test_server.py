@@ -184,3 +184,27 @@ def test_protocol_level_server_and_client(world: World) -> None:
     data, state = run(main(), world.net)
     assert data == b"hello\n"
     assert state in (State.TIME_WAIT, State.LAST_ACK, State.CLOSED)
+
+
+def test_a_deferred_server_sees_a_client_only_once_it_sends(world: World) -> None:
+    """TCP_DEFER_ACCEPT: a client that connects and says nothing for a second is not
+    handed to the server; its first bytes are."""
+    seen: list[tuple[int, bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((world.now, await reader.read(100)))
+        writer.close()
+
+    async def main() -> None:
+        server = await start_server(handler, SERVER, 7, driver=driver("B"), defer_accept=5)
+        async with server:
+            _reader, writer = await open_connection(SERVER, 7, driver=driver("A"))
+            await asyncio.sleep(1)
+            assert seen == []
+            writer.write(b"hello")
+            await asyncio.sleep(0.1)
+            writer.close()
+
+    run(main(), world.net)
+    assert [data for _, data in seen] == [b"hello"]
+    assert world.stack("B").counters["TcpExtTCPDeferAcceptDrop"] == 1

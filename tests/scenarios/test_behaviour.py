@@ -100,8 +100,8 @@ def test_segments_respect_the_announced_mss() -> None:
         assert len(rec.segment.payload) <= limit
     assert any(len(r.segment.payload) == 536 - 12 for r in world.trace.segments)
     # The SYN that carried no MSS option: B assumes 536.
-    no_mss = [c for c in world.stack("B").connections.values() if c.key[3] == 42000]
-    assert [c.snd_mss for c in no_mss] == [536]
+    no_mss = [e for e in world.stack("B").syn_entries() if e.key[3] == 42000]
+    assert [e.mss for e in no_mss] == [536]  # still half-open: a SYN-cache entry
 
 
 def test_sequence_numbers_wrap() -> None:
@@ -143,8 +143,9 @@ def test_ipv6_syn_without_mss_means_1220() -> None:
     world.net.drop(lambda src, dst, p: src == "A" and bool((s := decode(p)) and s.flags & RST))
     world.net.inject(1, "A", world.hosts["B"], syn)
     world.run(0.1)
-    (conn,) = world.stack("B").connections.values()
-    assert conn.state is State.SYN_RCVD and conn.snd_mss == 1220
+    assert not world.stack("B").connections  # half-open: a SYN-cache entry
+    (entry,) = world.stack("B").syn_entries()
+    assert entry.mss == 1220
 
 
 def test_isn_key_is_injected_and_decides_the_isn() -> None:
@@ -219,9 +220,9 @@ def test_cookies_only_after_the_syn_queue_overflows() -> None:
 
     syn(7001)
     syn(7002)
-    assert b.counters["TcpExtSyncookiesSent"] == 0 and len(b.connections) == 2
+    assert b.counters["TcpExtSyncookiesSent"] == 0 and len(b.syn_entries()) == 2
     syn(7003)  # the queue is full: a cookie instead of a third half-open entry
-    assert b.counters["TcpExtSyncookiesSent"] == 1 and len(b.connections) == 2
+    assert b.counters["TcpExtSyncookiesSent"] == 1 and len(b.syn_entries()) == 2
     cookie = next(
         r.segment.seq for r in world.trace.segments if r.src == "B" and r.segment.dst_port == 7003
     )

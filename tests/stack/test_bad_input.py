@@ -224,6 +224,9 @@ def check_stack(stack: Stack) -> None:
         assert len(listener.half_open) <= listener.config.max_syn_backlog, (
             f"{len(listener.half_open)} half-open > {listener.config.max_syn_backlog}"
         )
+        assert listener.half_open_count() <= listener.config.max_syn_backlog
+        for entry in listener.syncache.entries() if listener.syncache else ():
+            assert entry.key not in stack.connections, "an entry shadowed by a connection"
         for key, child in listener.half_open.items():
             # A child that died must leave the SYN queue, or it fills with zombies.
             assert stack.connections.get(key) is child, f"dead half-open child {child}"
@@ -471,7 +474,7 @@ def build_cases(config_name: str) -> list[Case]:
     half.connect_ex((w.address("B"), PORT))
     w.run(0.1)
     listener = w.stack("B").listeners[(pack_address(w.address("B")), PORT)]
-    assert len(listener.accept_queue) == 1 and len(listener.half_open) == 1
+    assert len(listener.accept_queue) == 1 and listener.half_open_count() == 1
     add(
         Case(
             "listen",
@@ -487,7 +490,8 @@ def build_cases(config_name: str) -> list[Case]:
         )
     )
     # SYN_RCVD, passive: the SYN,ACK is lost (the same world, B's half-open child).
-    child = next(iter(listener.half_open.values()))
+    entry = next(iter(w.stack("B").syn_entries()), None)  # a SYN-cache entry, as a child
+    child = listener.materialize(entry) if entry else next(iter(listener.half_open.values()))
     add(_freeze("syn-rcvd", State.SYN_RCVD, w, "B", child))
 
     # LISTEN, RFC 9293's fully specified passive OPEN (a connection object in LISTEN).
@@ -643,7 +647,7 @@ def build_cases(config_name: str) -> list[Case]:
             waiting.connect_ex((w.address("B"), PORT))
         w.run(0.1)
         listener = w.stack("B").listeners[(pack_address(w.address("B")), PORT)]
-        assert len(listener.half_open) == SMALL.max_syn_backlog
+        assert listener.half_open_count() == SMALL.max_syn_backlog
     add(_freeze("time-wait-listening", State.TIME_WAIT, w, "B", _conn(conn)))
     assert {case.state for case in cases} == set(State)
     return cases

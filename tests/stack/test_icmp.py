@@ -457,7 +457,10 @@ def live_stack() -> tuple[Stack, list[Connection]]:
     conns[1].send(b"b" * 100)
     conns[1].close()
     stack.receive(segment_bytes(PEER, 41001, LOCAL, 80, 7000, 0, SYN), 0)
-    conns.append(stack.connections[(pack_address(LOCAL), 80, pack_address(PEER), 41001)])
+    key = (pack_address(LOCAL), 80, pack_address(PEER), 41001)
+    entry = stack.syn_entry(key)  # a SYN-cache entry, made a connection object here
+    assert entry is not None
+    conns.append(stack.listeners[(b"", 80)].materialize(entry))
     conns.append(stack.connect(PEER6, 443))
     stack.transmit()
     return stack, conns

@@ -114,7 +114,7 @@ def test_wildcard_listener_answers_on_every_address() -> None:
     for dst in (LOCAL, LOCAL2):
         stack.receive(packet(SYN, 5000, dst=dst), 0)
         assert [s[3] for s in sent(stack)] == ["S."]
-    assert {c.key[0] for c in stack.connections.values()} == {
+    assert {e.key[0] for e in stack.syn_entries()} == {
         bytes(map(int, a.split("."))) for a in (LOCAL, LOCAL2)
     }
 

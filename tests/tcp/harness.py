@@ -176,6 +176,13 @@ class Harness:
 
     def state(self) -> State:
         conn = self.conn()
+        if conn is None and any(
+            entry.key[1] == LPORT and entry.key[3] == PPORT
+            for listener in self.stack.listeners.values()
+            if listener.syncache is not None
+            for entry in listener.syncache.entries()
+        ):
+            return State.SYN_RCVD  # a half-open SYN-cache entry
         return State.CLOSED if conn is None else conn.state
 
 

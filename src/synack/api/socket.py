@@ -39,6 +39,7 @@ TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
 #: after which the connection is closed (FIN). Set on a listening socket, every accepted
 #: connection inherits it.
 TCP_IDLE_TIMEOUT = 0x5A01
+TCP_DEFER_ACCEPT = getattr(_std, "TCP_DEFER_ACCEPT", 9)
 
 Address = tuple[str, int]
 
@@ -132,11 +133,14 @@ class Socket:
             (IPPROTO_TCP, TCP_KEEPCNT),
             (IPPROTO_TCP, TCP_USER_TIMEOUT),
             (IPPROTO_TCP, TCP_IDLE_TIMEOUT),
+            (IPPROTO_TCP, TCP_DEFER_ACCEPT),
         ):
             raise _error(errno.ENOPROTOOPT)
         if isinstance(value, int) and value < 0:
             raise _error(errno.EINVAL)
         self._opts[(level, option)] = value
+        if (level, option) == (IPPROTO_TCP, TCP_DEFER_ACCEPT) and self._listener is not None:
+            self._listener.set_defer_accept(_int(value))
         if self._conn is not None:
             self._apply_options(self._conn)
             self.driver.kick()
@@ -158,6 +162,8 @@ class Socket:
             return self._buffer_size(option == SO_RCVBUF)
         if level == IPPROTO_TCP and option in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT):
             return self._keepalive_setting(option)
+        if (level, option) == (IPPROTO_TCP, TCP_DEFER_ACCEPT) and self._listener is not None:
+            return self._listener.defer_accept_seconds()  # rounded to whole timeouts
         return self._opts.get((level, option), 0)
 
     def _keepalive_setting(self, option: int) -> int:
@@ -268,22 +274,30 @@ class Socket:
             self.driver.sync()
             self._binding = self.driver.stack.bind(packed or None, port, self._reuseaddr)
 
-    def listen(self, backlog: int = 128) -> None:
+    def listen(self, backlog: int = 128, *, max_per_peer: int | None = None) -> None:
+        """listen(); ``max_per_peer`` (synack's own) caps connections per remote address."""
+        if max_per_peer is not None and max_per_peer < 1:
+            raise ValueError("max_per_peer must be at least 1")
         with self.driver.guard():
-            self._listen(backlog)
+            self._listen(backlog, max_per_peer)
 
-    def _listen(self, backlog: int) -> None:
+    def _listen(self, backlog: int, max_per_peer: int | None = None) -> None:
         self._check_open()
         if self._listener is not None:
             self._listener.backlog = max(0, min(backlog, self._listener.config.somaxconn))
+            if max_per_peer is not None:
+                self._listener.max_per_peer = max_per_peer
             return
         if self._conn is not None:
             raise _error(errno.EINVAL)
         self.driver.sync()
         if self._binding is None:
             self._binding = self.driver.stack.bind(None, 0, self._reuseaddr)
-        self._listener = self.driver.stack.listen(self._binding, backlog)
+        self._listener = self.driver.stack.listen(self._binding, backlog, max_per_peer)
         self._binding = None
+        defer = self._opts.get((IPPROTO_TCP, TCP_DEFER_ACCEPT))
+        if defer is not None:
+            self._listener.set_defer_accept(_int(defer))
 
     def accept(self) -> tuple[Socket, Address]:
         with self.driver.guard():

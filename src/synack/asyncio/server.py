@@ -172,8 +172,14 @@ async def create_server(
     backlog: int = 100,
     reuse_address: bool | None = None,
     start_serving: bool = True,
+    defer_accept: int = 0,
+    max_per_peer: int | None = None,
 ) -> SynackServer:
-    """Like ``loop.create_server``, over synack. ``host=None`` listens on every address."""
+    """Like ``loop.create_server``, over synack. ``host=None`` listens on every address.
+
+    synack's own: ``defer_accept`` is TCP_DEFER_ACCEPT in seconds (a connection is handed
+    over when its first data comes), ``max_per_peer`` caps connections per remote address.
+    """
     drv, loop = pick_driver(driver)
     hosts: list[str | None] = (
         [None] if host is None or host == "" else [host] if isinstance(host, str) else list(host)
@@ -185,7 +191,9 @@ async def create_server(
                 address = parse_host(name, family) if name else None
                 try:
                     binding = stack.bind(address, port or 0, bool(reuse_address))
-                    listeners.append(stack.listen(binding, backlog))
+                    listener = stack.listen(binding, backlog, max_per_peer)
+                    listener.set_defer_accept(defer_accept)
+                    listeners.append(listener)
                 except OSError as exc:
                     if exc.errno != errno.EADDRINUSE:
                         raise
@@ -218,8 +226,11 @@ async def start_server(
     reuse_address: bool | None = None,
     family: int = 0,
     start_serving: bool = True,
+    defer_accept: int = 0,
+    max_per_peer: int | None = None,
 ) -> SynackServer:
-    """Like ``asyncio.start_server``, over synack: the callback gets the standard streams."""
+    """Like ``asyncio.start_server``, over synack: the callback gets the standard streams
+    (``defer_accept`` and ``max_per_peer`` as for `create_server`)."""
     loop = asyncio.get_running_loop()
 
     def factory() -> asyncio.StreamReaderProtocol:
@@ -235,4 +246,6 @@ async def start_server(
         backlog=backlog,
         reuse_address=reuse_address,
         start_serving=start_serving,
+        defer_accept=defer_accept,
+        max_per_peer=max_per_peer,
     )

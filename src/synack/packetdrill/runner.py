@@ -17,12 +17,12 @@ import re
 import shlex
 import socket as _std
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import EllipsisType
-from typing import Literal
+from typing import Any, Literal
 
 from synack.api.socket import Socket
 from synack.packetdrill.parser import (
@@ -275,6 +275,8 @@ class _Runner:
             self.queue.append((self.now, packet))
         for key, conn in self.stack.connections.items():
             self.isns[key] = conn.iss
+        for entry in self.stack.syn_entries():
+            self.isns[entry.key] = entry.iss
 
     def _fire_timers(self, until: int, ready: Callable[[], bool] | None = None) -> bool:
         """Fire due timers up to ``until``; stop early (True) once ``ready()`` holds."""
@@ -432,6 +434,8 @@ class _Runner:
         conn = self.stack.connections.get(key)
         if conn is not None:
             self.isns[key] = conn.iss
+        elif (entry := self.stack.syn_entry(key)) is not None:
+            self.isns[key] = entry.iss
         ack = 0
         if packet.ack is not None:
             ack = (packet.ack + self._isn_offset(key)) & 0xFFFFFFFF
@@ -915,11 +919,15 @@ class _Runner:
                 continue
             if str(conn.state) == state_name:
                 count += 1
+        entries: Iterable[Any] = ()
         if state_name == "TIME_WAIT":
-            for entry in self.stack.time_wait:  # compact entries, not connections
-                key = entry.key
-                if len(key[0]) == size and not (port and key[1] != int(port)):
-                    count += 1
+            entries = self.stack.time_wait  # compact entries, not connections
+        elif state_name == "SYN_RCVD":
+            entries = self.stack.syn_entries()
+        for entry in entries:
+            key = entry.key
+            if len(key[0]) == size and not (port and key[1] != int(port)):
+                count += 1
         if state_name == "CLOSED":
             count += sum(
                 1

@@ -1,4 +1,4 @@
-"""Listener defences: S17 (SYN cookies). The SYN cache and floods come with their issue."""
+"""Listener defences: S16 (a SYN flood, with and without cookies), S17 (SYN cookies)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from synack.scenarios.craft import segment_bytes
 from synack.scenarios.lifecycle import PORT, connected_pair
 from synack.scenarios.registry import Options, scenario
 from synack.scenarios.world import World
+from synack.stack import pack_address
 from synack.tcp.config import LINUX
 from synack.wire.tcp import ACK, SYN, TcpOptions
 
@@ -52,8 +53,8 @@ def _flood(world: World, count: int, every_us: int) -> None:
         world.net.inject(world.now + 1 + i * every_us, "A", b, syn)
 
 
-def _flooded_connect(opts: Options, syncookies: int) -> World:
-    config = LINUX.with_changes(syncookies=syncookies, max_syn_backlog=128)
+def _flooded_connect(opts: Options, syncookies: int, syn_cache: bool = True) -> World:
+    config = LINUX.with_changes(syncookies=syncookies, max_syn_backlog=128, syn_cache=syn_cache)
     world = World(opts.seed, opts.link(), config_b=config)
     srv = world.socket("B")
     srv.bind((world.address("B"), PORT))
@@ -68,6 +69,13 @@ def _flooded_connect(opts: Options, syncookies: int) -> World:
     except TimeoutError:
         pass  # without defences the legitimate client may never get in
     world.run(1)
+    b = world.stack("B")
+    listener = b.listeners[(pack_address(world.address("B")), PORT)]
+    assert listener.half_open_count() <= config.max_syn_backlog
+    if syncookies:
+        # The queue overflowed and cookies answered the rest of the flood statelessly.
+        assert b.counters["TcpExtSyncookiesSent"] > 0
+        assert b.counters["TcpExtTCPReqQFullDoCookies"] > 0
     return world
 
 
@@ -76,6 +84,10 @@ def syn_flood(opts: Options) -> World:
     return _flooded_connect(opts, syncookies=1)
 
 
-@scenario("S16", "syn-flood-undefended", "the same flood with syncookies=0: the client waits")
+@scenario(
+    "S16",
+    "syn-flood-undefended",
+    "the same flood, no cookies and a plain SYN queue: the client waits",
+)
 def syn_flood_undefended(opts: Options) -> World:
-    return _flooded_connect(opts, syncookies=0)
+    return _flooded_connect(opts, syncookies=0, syn_cache=False)

@@ -86,6 +86,14 @@ class TcpConfig:
     # tcp_invalid_ratelimit (ms); FreeBSD five per second (net.inet.tcp.ack_war_*). 0: no limit.
     invalid_ratelimit: int = 500
     challenge_acks_per_ratelimit: int = 1
+    # Half-open connections as compact SYN-cache entries (RFC 4987 3.5) in a keyed hash
+    # table of syncache_buckets buckets of at most syncache_bucket_limit entries each
+    # (FreeBSD's sizes), max_syn_backlog in all; when full, the oldest entry goes (or a
+    # SYN cookie answers, per syncookies). False keeps a full Connection per SYN, and a
+    # full queue drops new SYNs.
+    syn_cache: bool = True
+    syncache_buckets: int = 512
+    syncache_bucket_limit: int = 30
 
     def __post_init__(self) -> None:
         for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):
@@ -120,6 +128,8 @@ class TcpConfig:
             raise ValueError("max_tw_buckets and invalid_ratelimit must not be negative")
         if self.challenge_acks_per_ratelimit < 1:
             raise ValueError("challenge_acks_per_ratelimit must be at least 1")
+        if self.syncache_buckets < 1 or self.syncache_bucket_limit < 1:
+            raise ValueError("syncache_buckets and syncache_bucket_limit must be positive")
 
     def with_changes(self, **changes: Any) -> TcpConfig:
         """A copy with some fields changed; unknown names raise TypeError."""

@@ -1387,6 +1387,51 @@ class Connection:
         self._set_state(State.SYN_RCVD, "syncookie")
         self.segment_arrives(seg, self.now)
 
+    def restore_syn_rcvd(
+        self,
+        irs: int,
+        window: int,
+        peer_mss: int,
+        peer_wscale: int | None,
+        ts_recent: int | None,
+        sack_ok: bool,
+        retries: int,
+        rtx_at: int,
+        first_sent: int,
+    ) -> None:
+        """Become the SYN_RCVD TCB a SYN-cache entry stood for, as `accept_syn` would
+        have left it after ``retries`` SYN,ACK timeouts, without sending or tracing
+        anything (the listener traced LISTEN -> SYN_RCVD when the SYN came)."""
+        self.passive = True
+        self.irs = irs
+        self.rcv_nxt = self.rcv_up = sq.add(irs, 1)
+        self.rcv_adv = sq.add(self.rcv_nxt, min(self.rcv_capacity, MAX_WINDOW))  # SYN,ACK's
+        if peer_wscale is not None:
+            self.ws_ok = True
+            self.snd_wscale = min(peer_wscale, MAX_WSCALE)
+        else:
+            self.rcv_wscale = 0
+        if ts_recent is not None:
+            self.ts_ok = True
+            self.ts_recent = ts_recent
+        self.sack_ok = sack_ok
+        mss = min(peer_mss, self.our_mss, self.pmtu - (60 if self.v6 else 40))
+        self.snd_mss = max(mss - (12 if self.ts_ok else 0), 64)
+        self.cc = new_congestion_control(self.config, self.snd_mss)
+        self.snd_wnd = self.max_snd_wnd = window
+        self.snd_wl1 = irs
+        self.snd_nxt = self.snd_max = sq.add(self.iss, 1)
+        if retries == 0:
+            self.rtt_seq, self.rtt_start = self.iss, first_sent
+        self.retries = retries
+        for _ in range(retries):
+            self.rto.back_off()
+        self.rtx_at = rtx_at
+        self.state = State.SYN_RCVD
+        if self.host.tracer is not None:
+            self.trace_marks = TraceMarks()
+            self.trace_marks.deadlines = (rtx_at, None, None, None, None)
+
     def accept_syn(self, seg: TcpSegment) -> None:
         """Take a SYN as a passive opener: record the peer, answer SYN,ACK, SYN_RCVD."""
         self.irs = seg.seq

@@ -144,6 +144,16 @@ def ss(stack: Stack, timers: bool = False, now: int | None = None) -> str:
         local = _endpoint(laddr, lport)
         peer = _endpoint(raddr, rport)
         rows.append((SS_STATE[State.TIME_WAIT], "0", "0", *local, *peer, *extra))
+    for lst in listeners:  # half-open SYN-cache entries: SYN_RCVD, no connection object
+        for half_open in lst.syncache.entries() if lst.syncache is not None else ():
+            laddr, lport, raddr, rport = half_open.key
+            left = -(-(lst.entry_deadline(half_open) - when) // _US_PER_MS)
+            timer = f"timer:(on,{ms_timer(left)},{half_open.retries})"
+            extra = (timer,) if timers else ()
+            state = SS_STATE[State.SYN_RCVD]
+            rows.append(
+                (state, "0", "0", *_endpoint(laddr, lport), *_endpoint(raddr, rport), *extra)
+            )
     return _table(rows, timers)
 
 
