@@ -71,7 +71,13 @@ def server_isns(stack: Stack) -> dict[tuple[bytes, int], int]:
 
 
 def new_server(count: int) -> tuple[Stack, Callable[[], Connection | None]]:
-    config = LINUX.with_changes(max_syn_backlog=2 * count, somaxconn=2 * count, syncookies=0)
+    # Enough SYN-cache buckets that no bucket's limit evicts one of the ``count`` entries.
+    config = LINUX.with_changes(
+        max_syn_backlog=2 * count,
+        somaxconn=2 * count,
+        syncookies=0,
+        syncache_buckets=max(512, count // 4),
+    )
     stack = Stack([SERVER], config, seed=1)
     listener = stack.listen(stack.bind(None, PORT), backlog=2 * count)
     return stack, listener.accept

@@ -130,7 +130,7 @@ def test_a_timeout_restarts_from_one_segment_and_a_flat_epoch() -> None:
 
 def test_slow_start_grows_by_what_each_ack_acknowledges_up_to_ssthresh() -> None:
     cc = Cubic(MSS, 10)
-    cc.hystart = None
+    cc.stop_hystart()
     cc.ssthresh = 15 * MSS
     cc.on_ack(2 * MSS, 8 * MSS, 0, None, None)
     assert cc.cwnd == 12 * MSS  # Linux: one segment per segment ACKed
@@ -142,12 +142,12 @@ def test_slow_start_grows_by_what_each_ack_acknowledges_up_to_ssthresh() -> None
 def test_hystart_leaves_slow_start_before_any_loss_when_the_rtt_climbs() -> None:
     cc = Cubic(MSS, 10)
     now, rtt = 0, 20 * MS
-    while cc.hystart is not None and now < 60 * SECOND:
+    while cc.wants_rtt_samples and now < 60 * SECOND:
         window = cc.cwnd
         for _ in range(window // (2 * MSS)):
             cc.on_ack(2 * MSS, window, now, rtt, rtt)
             now += 3 * MS  # ACKs spread out: no ACK train, only the delay can tell
-            if cc.hystart is None:
+            if not cc.wants_rtt_samples:
                 break
         if cc.cwnd > 100 * MSS:
             rtt = 30 * MS  # a queue has formed

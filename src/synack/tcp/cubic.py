@@ -51,8 +51,9 @@ class Cubic(NewReno):
         self._w_est = 0.0  # the Reno-friendly window estimate, segments
         self._carry = 0.0  # growth in bytes not yet a whole byte of cwnd
         self._recovering = False  # between enter_recovery and exit_recovery
-        self.hystart: HyStartPlusPlus | None = HyStartPlusPlus()
-        self.wants_rtt_samples = True
+        #: Made at the first ACK in slow start: an idle connection never pays for it.
+        self.hystart: HyStartPlusPlus | None = None
+        self.wants_rtt_samples = True  # until HyStart is over
 
     def on_ack(
         self, acked: int, flight: int, now: int, rtt_us: int | None, srtt_us: int | None
@@ -60,10 +61,12 @@ class Cubic(NewReno):
         if self.cwnd < self.ssthresh:
             divisor = 1
             hystart = self.hystart
+            if hystart is None and self.wants_rtt_samples:
+                hystart = self.hystart = HyStartPlusPlus()
             if hystart is not None:
                 if hystart.on_ack(acked, flight, now, rtt_us, self.cwnd // self.mss):
                     self.ssthresh = self.cwnd  # the path is full: avoidance from here
-                    self._stop_hystart()
+                    self.stop_hystart()
                 else:
                     divisor = hystart.growth_divisor
             if self.cwnd < self.ssthresh:
@@ -123,7 +126,7 @@ class Cubic(NewReno):
         self.ssthresh = max(int(window * BETA), 2 * self.mss)
         self._epoch_start = None
         self._carry = 0.0
-        self._stop_hystart()
+        self.stop_hystart()
 
     def enter_recovery(self, flight: int, now: int) -> None:
         self._reduce(flight)
@@ -148,6 +151,7 @@ class Cubic(NewReno):
             self._epoch_start = min(self._epoch_start + idle_us, now)
         super().on_send_after_idle(idle_us, rto_us, now, validate)
 
-    def _stop_hystart(self) -> None:
+    def stop_hystart(self) -> None:
+        """Slow start ends by ssthresh or loss from now on."""
         self.hystart = None
         self.wants_rtt_samples = False
