@@ -646,6 +646,7 @@ class Stack:
             return False
         stamp = seg.options.timestamp if seg.options is not None else None
         peer_wscale: int | None = None
+        peer_sack = False
         if stamp is not None and cfg.timestamps:
             decoded = decode_ts_options(
                 stamp[1], sack_enabled=cfg.sack, window_scaling=cfg.window_scaling
@@ -653,7 +654,7 @@ class Stack:
             if decoded is None:
                 counters["TcpExtSyncookiesFailed"] += 1
                 return False
-            peer_wscale = decoded[0]
+            peer_wscale, peer_sack = decoded[0], decoded[1]
         counters["TcpExtSyncookiesRecv"] += 1
         if listener.accept_queue_full():
             counters["TcpExtListenOverflows"] += 1
@@ -663,7 +664,9 @@ class Stack:
         child.state = State.LISTEN
         child.listener = listener
         child.reuseaddr = listener.reuseaddr
-        child.accept_cookie(seg, mss, peer_wscale, stamp is not None and cfg.timestamps)
+        child.accept_cookie(
+            seg, mss, peer_wscale, stamp is not None and cfg.timestamps, sack=peer_sack
+        )
         return True
 
     def release_listener(self, listener: Listener) -> None:
