@@ -30,7 +30,7 @@ from synack.tcp.connection import Connection, window_scale_for
 from synack.tcp.events import ConnKey, SegmentDropped, SegmentReceived, SegmentSent, Tracer
 from synack.tcp.listener import Listener
 from synack.tcp.state import State
-from synack.tcp.syncache import SACK_OK, TS_OK, WS_OK, SynEntry
+from synack.tcp.syncache import SACK_NEGOTIATED, SACK_OK, TS_OK, WS_OK, SynEntry
 from synack.tcp.syncookie import (
     CookieSecrets,
     check_cookie,
@@ -720,6 +720,7 @@ class Stack:
             entry.wscale if flags & WS_OK else None,
             entry.ts_recent if flags & TS_OK else None,
             bool(flags & SACK_OK),
+            bool(flags & SACK_NEGOTIATED),
             entry.retries,
             listener.entry_deadline(entry),
             entry.born,
@@ -765,6 +766,7 @@ class Stack:
             return False
         stamp = seg.options.timestamp if seg.options is not None else None
         peer_wscale: int | None = None
+        peer_sack = False
         if stamp is not None and cfg.timestamps:
             decoded = decode_ts_options(
                 stamp[1], sack_enabled=cfg.sack, window_scaling=cfg.window_scaling
@@ -772,7 +774,7 @@ class Stack:
             if decoded is None:
                 counters["TcpExtSyncookiesFailed"] += 1
                 return False
-            peer_wscale = decoded[0]
+            peer_wscale, peer_sack = decoded[0], decoded[1]
         counters["TcpExtSyncookiesRecv"] += 1
         if not listener.peer_admits(key[2]):
             return True  # dropped and counted: this peer has its share
@@ -786,7 +788,9 @@ class Stack:
         child.reuseaddr = listener.reuseaddr
         listener.peer_opened(key[2])
         self._count_child(listener, key)
-        child.accept_cookie(seg, mss, peer_wscale, stamp is not None and cfg.timestamps)
+        child.accept_cookie(
+            seg, mss, peer_wscale, stamp is not None and cfg.timestamps, sack=peer_sack
+        )
         return True
 
     def release_listener(self, listener: Listener) -> None:

@@ -118,8 +118,8 @@ def test_listen_syn_gets_syn_ack_with_options() -> None:
     assert opts.mss == 1460  # MTU 1500 - 40
     assert opts.wscale == 2  # 131072-byte buffer >> 2 fits in 16 bits
     assert opts.timestamp is not None and opts.timestamp[1] == 12345  # TS echo
-    assert not opts.sack_permitted  # SACK is not offered by the core (config.sack False)
-    assert opts.layout == (MSS, NOP, NOP, TIMESTAMP, NOP, WSCALE)  # Linux order
+    assert opts.sack_permitted  # the peer offered SACK, and Linux takes it
+    assert opts.layout == (MSS, SACK_PERMITTED, TIMESTAMP, NOP, WSCALE)  # Linux order
     assert h.state() is State.SYN_RCVD
     counters = h.stack.snapshot_counters()
     assert counters["TcpPassiveOpens"] == 1
@@ -160,7 +160,8 @@ def test_connect_sends_syn_with_options() -> None:
     assert out.options.mss == 1460
     assert out.options.wscale == 2
     assert out.options.timestamp is not None and out.options.timestamp[1] == 0
-    assert out.options.layout == (MSS, NOP, NOP, TIMESTAMP, NOP, WSCALE)
+    # Linux's SYN: <mss,sackOK,TS,nop,wscale>.
+    assert out.options.layout == (MSS, SACK_PERMITTED, TIMESTAMP, NOP, WSCALE)
     assert conn.state is State.SYN_SENT
     assert h.stack.snapshot_counters()["TcpActiveOpens"] == 1
 

@@ -442,6 +442,12 @@ class _Runner:
         options = None
         if packet.options:
             options = self._options(packet.options)
+            if options.sack_blocks:  # about our data: relative to our ISN, as ACKs are
+                shift = self._isn_offset(key)
+                options.sack_blocks = tuple(
+                    ((a + shift) & 0xFFFFFFFF, (b + shift) & 0xFFFFFFFF)
+                    for a, b in options.sack_blocks
+                )
         segment = TcpSegment(
             key[3],
             key[1],

@@ -102,7 +102,10 @@ def urgent(opts: Options) -> World:
     world.run(0.5)
     a = cli.connection
     assert a is not None
-    options = TcpOptions(timestamp=(1, a.ts_recent)) if a.ts_ok else None
+    b = conn.connection
+    assert b is not None
+    # A's clock as B last saw it: an older TSval would be dropped by PAWS (RFC 7323).
+    options = TcpOptions(timestamp=(b.ts_recent, a.ts_recent)) if a.ts_ok else None
     urg = segment_bytes(
         world.address("A"),
         a.key[1],

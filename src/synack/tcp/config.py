@@ -37,8 +37,8 @@ class TcpConfig:
     rfc1337: int = 0
     timestamps: bool = True
     window_scaling: bool = True
-    sack: bool = False  # offer SACK-permitted (the core does not act on SACK blocks yet)
-    send_sack: bool = False  # with SACK negotiated, report out-of-order data (RFC 2018)
+    sack: bool = True  # offer SACK-permitted; with it negotiated, recover per RFC 6675
+    send_sack: bool = True  # with SACK negotiated, report out-of-order data (RFC 2018)
     rmem: int = 131072  # tcp_rmem[1]: receive buffer (SO_RCVBUF) in bytes
     wmem: int = 131072  # tcp_wmem[1]: send buffer (SO_SNDBUF) in bytes
 

@@ -33,6 +33,7 @@ from synack.tcp.events import (
     Tracer,
 )
 from synack.tcp.rto import RtoEstimator
+from synack.tcp.scoreboard import DUP_THRESH, Scoreboard
 from synack.tcp.state import CAN_RECEIVE, CAN_SEND, SYNCHRONIZED, State
 from synack.wire.tcp import (
     ACK,
@@ -66,6 +67,12 @@ MAX_SACK_BLOCKS_WITH_TS = 3
 MAX_SACK_BLOCKS = 4
 #: Out-of-order arrivals remembered to order SACK blocks by recency.
 MAX_SACK_RECENT = 8
+#: Out-of-order queues longer than this are not scanned whole for each ACK's SACK blocks.
+SACK_SCAN_LIMIT = 32
+#: RFC 7323 section 5.5: after this long without a segment TS.Recent is stale (24 days).
+PAWS_IDLE_US = 24 * 24 * 3600 * SECOND
+#: Linux's TCP_PAWS_WINDOW: a TSval this much older than TS.Recent is still taken.
+PAWS_WINDOW = 1
 
 
 def freebsd_syn_layout(options: TcpOptions) -> tuple[int, ...]:
@@ -219,6 +226,7 @@ class Connection:
         "error",
         "fin_queued",
         "heap_at",
+        "high_rxt",
         "host",
         "idle_at",
         "idle_seen",
@@ -249,6 +257,8 @@ class Connection:
         "persist_backoff",
         "pmtu",
         "probes_out",
+        "prr_delivered",
+        "prr_out",
         "rcv_adv",
         "rcv_buf",
         "rcv_capacity",
@@ -257,15 +267,21 @@ class Connection:
         "rcv_up",
         "rcv_wscale",
         "recover",
+        "recover_fs",
         "retries",
         "reuseaddr",
         "rto",
+        "rto_recovery",
         "rtt_seq",
         "rtt_start",
         "rtx_at",
         "sack_dup",
+        "sack_negotiated",
         "sack_ok",
         "sack_recent",
+        "sack_repair",
+        "sack_spans",
+        "scoreboard",
         "snd_buf",
         "snd_buf_seq",
         "snd_capacity",
@@ -362,6 +378,10 @@ class Connection:
         self.sack_dup: tuple[int, int] | None = None  # D-SACK to report (RFC 2883)
         #: Where the latest out-of-order segments start, newest first: SACK's block order.
         self.sack_recent: list[int] = []
+        #: The blocks last reported for a long queue, where the next report starts.
+        self.sack_spans: tuple[tuple[int, int], ...] = ()
+        #: Both SYNs carried SACK-permitted: the peer's SACK blocks steer our retransmissions.
+        self.sack_negotiated = False
         self.ts_offset = ts_offset
 
         # Retransmission and congestion.
@@ -377,6 +397,14 @@ class Connection:
         self.last_send_us = now  # when data last left: the idle restart measures from it
         self.challenge_since = 0  # when the current challenge-ACK rate window began
         self.challenge_count = 0  # challenge ACKs sent in it
+        # SACK-based loss recovery (RFC 6675) and Proportional Rate Reduction (RFC 6937).
+        self.scoreboard: Scoreboard | None = None
+        self.sack_repair = False  # holes are being resent by NextSeg (fast or RTO recovery)
+        self.rto_recovery = False  # after a timeout: every unSACKed byte below recover is lost
+        self.high_rxt = iss  # one past the highest byte retransmitted in this recovery
+        self.prr_delivered = 0
+        self.prr_out = 0  # bytes retransmitted in recovery (new data: snd_max - recover)
+        self.recover_fs = 0
 
         # ACK policy.
         self._ack_now = False
@@ -557,6 +585,8 @@ class Connection:
     def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
         """RFC 2018 section 4: the block holding the latest out-of-order segment first,
         then the blocks holding the ones before it, as many as fit beside the options."""
+        if len(self.ooo) > SACK_SCAN_LIMIT:
+            return self._sack_blocks_walked()
         nxt = self.rcv_nxt
         spans: list[tuple[int, int]] = []  # offsets from RCV.NXT, merged
         for start, (data, _fin) in sorted(
@@ -583,6 +613,54 @@ class Connection:
             if len(chosen) == room:
                 break
         return tuple((sq.add(nxt, low), sq.add(nxt, high)) for low, high in chosen)
+
+    def _sack_blocks_walked(self) -> tuple[tuple[int, int], ...]:
+        """``_sack_blocks`` for a long out-of-order queue, in time proportional to the
+        growth of the blocks rather than to the queue.
+
+        Each block starts from the block last reported around its segment (still held:
+        data leaves the queue only by reaching RCV.NXT, which takes a whole block), then
+        grows through exactly adjacent segments: upwards through any, downwards through
+        those of the segment's own size. Other shapes are not followed, so a block may be
+        reported shorter than held, never longer: under-reporting costs the sender at
+        most a needless retransmission.
+        """
+        ooo = self.ooo
+        nxt = self.rcv_nxt
+        known = [
+            (lo, lo + ((hi - lo) & sq.MASK))
+            for lo, hi in (
+                (((a - nxt) & sq.MASK), ((b - nxt) & sq.MASK)) for a, b in self.sack_spans
+            )
+            if 0 < lo < sq.HALF
+        ]
+        room = MAX_SACK_BLOCKS_WITH_TS if self.ts_ok else MAX_SACK_BLOCKS
+        chosen: list[tuple[int, int]] = []  # offsets from RCV.NXT
+        for probe in self.sack_recent:
+            at = (probe - nxt) & sq.MASK
+            entry = ooo.get(probe)
+            if entry is None or at >= sq.HALF or any(lo <= at < hi for lo, hi in chosen):
+                continue
+            size = len(entry[0])
+            low, high = at, at + size
+            for lo, hi in known:
+                if lo <= at <= hi or high == lo:
+                    low, high = min(lo, low), max(hi, high)
+                    break
+            # Down through segments of the probe's size (a sender's segments mostly are).
+            while low > size and (before := ooo.get(sq.add(nxt, low - size))) is not None:
+                if len(before[0]) != size:
+                    break
+                low -= size
+            while (after := ooo.get(sq.add(nxt, high))) is not None and after[0]:
+                high += len(after[0])
+                if high >= sq.HALF:
+                    break
+            chosen.append((low, high))
+            if len(chosen) == room:
+                break
+        self.sack_spans = tuple((sq.add(nxt, low), sq.add(nxt, high)) for low, high in chosen)
+        return self.sack_spans
 
     def _syn_options(self, reply_to: TcpOptions | None) -> TcpOptions:
         cfg = self.config
@@ -1047,7 +1125,10 @@ class Connection:
             self.in_recovery = False
             self.dupacks = 0
             self.recover = self.snd_max
-            self.snd_nxt = self.snd_una  # go back: resend from the first unacknowledged byte
+            if self.sack_negotiated:
+                self._enter_rto_recovery()
+            else:
+                self.snd_nxt = self.snd_una  # go back: resend from the first unacknowledged byte
             self._output()
         self._restart_rtx()
 
@@ -1120,9 +1201,11 @@ class Connection:
         state = self.state
         if state not in SYNCHRONIZED or state is State.TIME_WAIT:
             return
+        if self.sack_repair:
+            self._sack_retransmit()
         if not self.fin_queued and (self.snd_nxt - self.snd_buf_seq) & sq.MASK == len(self.snd_buf):
             return  # nothing unsent: the common case on the receiving side
-        mss = self.snd_mss
+        mss = self._payload_room()
         while True:
             offset = sq.diff(self.snd_nxt, self.snd_buf_seq)
             if offset < 0:  # snd_nxt on the SYN: cannot happen once synchronized
@@ -1130,6 +1213,8 @@ class Connection:
             available = len(self.snd_buf) - offset
             in_flight = sq.diff(self.snd_nxt, self.snd_una)
             window = min(self.snd_wnd, self.cc.cwnd) - in_flight
+            if self.dupacks or self.sack_repair:
+                window = self._loss_window(in_flight)
             fin_due = self.fin_queued and sq.diff(self.snd_nxt, self.fin_seq) <= 0
             if available > 0:
                 if window <= 0:
@@ -1163,6 +1248,19 @@ class Connection:
                 break
             else:
                 break
+
+    def _payload_room(self) -> int:
+        """The MSS less the SACK blocks the next segment carries: options come out of
+        the payload (RFC 6691), or a full segment with blocks would not fit the path."""
+        if not self.sack_ok or not (self.ooo or self.sack_dup is not None):
+            return self.snd_mss
+        blocks = len(self._sack_blocks()) if self.ooo else 0
+        if self.sack_dup is not None:
+            blocks += 1
+        if not blocks:
+            return self.snd_mss
+        room = MAX_SACK_BLOCKS_WITH_TS if self.ts_ok else MAX_SACK_BLOCKS
+        return self.snd_mss - 4 - 8 * min(blocks, room)
 
     def _transmit_data(self, chunk: bytes, flags: int) -> None:
         seq = self.snd_nxt
@@ -1198,7 +1296,7 @@ class Connection:
         peer's ACK for them would look like an ACK of data not yet sent.
         """
         offset = max(sq.diff(self.snd_una, self.snd_buf_seq), 0)
-        size = min(self.snd_mss, max(sq.diff(self.snd_max, self.snd_una), 0))
+        size = min(self._payload_room(), max(sq.diff(self.snd_max, self.snd_una), 0))
         chunk = bytes(self.snd_buf[offset : offset + size])
         flags = ACK
         end = sq.add(self.snd_una, len(chunk))
@@ -1273,6 +1371,8 @@ class Connection:
             self.rtt_seq = None  # Karn: never time a retransmitted segment
             self.dupacks = 0
             self.recover = self.snd_max  # duplicates of the resent data start no recovery
+            if self.sack_repair:  # go back instead
+                self.in_recovery = self.sack_repair = self.rto_recovery = False
             self.snd_nxt = self.snd_una
             self._output()
         self._finish()
@@ -1329,8 +1429,13 @@ class Connection:
         elif not acked:
             return False  # a duplicate ACK: the slow path counts it
         opts = seg.options
-        if self.ts_ok and opts is not None and opts.timestamp is not None:
-            self.ts_recent = opts.timestamp[0]
+        if opts is not None:
+            if opts.sack_blocks:
+                return False  # the scoreboard reads them on the slow path
+            if self.ts_ok and opts.timestamp is not None:
+                if (opts.timestamp[0] - self.ts_recent) & sq.MASK >= sq.HALF:
+                    return False  # older than TS.Recent: PAWS decides on the slow path
+                self.ts_recent = opts.timestamp[0]
         self.last_recv_us = self.now
         if acked:
             self._ack_advances(ack, seg)
@@ -1359,7 +1464,12 @@ class Connection:
             self.accept_syn(seg)
 
     def accept_cookie(
-        self, seg: TcpSegment, mss: int, peer_wscale: int | None, timestamps: bool
+        self,
+        seg: TcpSegment,
+        mss: int,
+        peer_wscale: int | None,
+        timestamps: bool,
+        sack: bool = False,
     ) -> None:
         """Rebuild the SYN_RCVD TCB a SYN cookie stood for, then process its third ACK.
 
@@ -1380,6 +1490,9 @@ class Connection:
         if timestamps and opts is not None and opts.timestamp is not None:
             self.ts_ok = True
             self.ts_recent = opts.timestamp[0]
+        if sack and self.config.sack:  # SACK-permitted came back in the echoed timestamp
+            self.sack_negotiated = True
+            self.sack_ok = self.config.send_sack
         self.snd_mss = max(min(mss, self.our_mss) - (12 if self.ts_ok else 0), 64)
         self.cc = new_congestion_control(self.config, self.snd_mss)
         self.snd_nxt = self.snd_max = sq.add(self.iss, 1)  # as if our SYN,ACK had gone out
@@ -1395,6 +1508,7 @@ class Connection:
         peer_wscale: int | None,
         ts_recent: int | None,
         sack_ok: bool,
+        sack_negotiated: bool,
         retries: int,
         rtx_at: int,
         first_sent: int,
@@ -1415,6 +1529,7 @@ class Connection:
             self.ts_ok = True
             self.ts_recent = ts_recent
         self.sack_ok = sack_ok
+        self.sack_negotiated = sack_negotiated
         mss = min(peer_mss, self.our_mss, self.pmtu - (60 if self.v6 else 40))
         self.snd_mss = max(mss - (12 if self.ts_ok else 0), 64)
         self.cc = new_congestion_control(self.config, self.snd_mss)
@@ -1465,6 +1580,7 @@ class Connection:
                 self.ts_ok = True
                 self.ts_recent = opts.timestamp[0]
             self.sack_ok = opts.sack_permitted and cfg.sack and cfg.send_sack
+            self.sack_negotiated = opts.sack_permitted and cfg.sack
         if not self.ws_ok:
             self.rcv_wscale = 0
         mss = min(peer_mss, self.our_mss, self.pmtu - (60 if self.v6 else 40))
@@ -1542,9 +1658,12 @@ class Connection:
 
     def _arrive_synchronized(self, seg: TcpSegment) -> None:
         flags = seg.flags
+        idle_us = self.now - self.last_recv_us
         self.last_recv_us = self.now
         if self.state is State.TIME_WAIT:
             self._arrive_time_wait(seg)
+            return
+        if self.ts_ok and self._paws_rejects(seg, idle_us):
             return
         if (
             self.state is State.SYN_RCVD
@@ -1772,7 +1891,9 @@ class Connection:
             self._challenge_ack("TcpExtTCPACKSkippedSeq")  # RFC 5961 section 5
             return False
         window = seg.window << self.snd_wscale
-        if sq.gt(ack, self.snd_una):
+        if self.sack_negotiated:
+            self._sack_step_ack(seg, ack, window)
+        elif sq.gt(ack, self.snd_una):
             acked = sq.diff(ack, self.snd_una)
             self._ack_advances(ack, seg)
             self._on_new_ack(acked, ack, seg)
@@ -1860,6 +1981,9 @@ class Connection:
             self._notify()
 
     def _on_new_ack(self, acked: int, ack: int, seg: TcpSegment | None = None) -> None:
+        if self.sack_negotiated:
+            self._sack_ack(seg, ack, acked, False)
+            return
         cc = self.cc
         if self.in_recovery:
             if sq.ge(ack, self.recover):
@@ -1899,6 +2023,255 @@ class Connection:
             self.host.counters["TcpExtTCPFastRetrans"] += 1
             self._retransmit_first()
 
+    # ------------------------------------------------------------------ SACK recovery
+
+    def _sack_step_ack(self, seg: TcpSegment, ack: int, window: int) -> None:
+        """Step 5 when SACK was negotiated: the cumulative ACK, then the blocks."""
+        una = self.snd_una
+        acked = sq.diff(ack, una) if sq.gt(ack, una) else 0
+        if acked:
+            self._ack_advances(ack, seg)
+        duplicate = (
+            not acked
+            and ack == una
+            and not seg.payload
+            and not seg.flags & FIN
+            and window == self.snd_wnd
+            and una != self.snd_max
+        )
+        self._sack_ack(seg, ack, acked, duplicate)
+
+    def _sack_ack(self, seg: TcpSegment | None, ack: int, acked: int, duplicate: bool) -> None:
+        """RFC 6675 section 5: update the scoreboard, then enter, run or leave recovery.
+
+        An ACK that SACKs new data counts as a duplicate whatever else it carries (RFC
+        6675 section 2): data or a window update riding on it still reports a loss.
+        """
+        sb = self.scoreboard
+        opts = seg.options if seg is not None else None
+        blocks = opts.sack_blocks if opts is not None else ()
+        if sb is None and blocks:
+            sb = self.scoreboard = Scoreboard()
+        delivered = acked
+        if sb is not None:
+            before = sb.sacked
+            counters = self.host.counters
+            if acked and sb.advance(self.snd_una):
+                counters["TcpExtTCPSACKReneging"] += 1
+            if blocks:
+                update = sb.update(self.snd_una, self.snd_max, ack, blocks)
+                if update.discarded:
+                    counters["TcpExtTCPSACKDiscard"] += update.discarded
+                if update.dsack:
+                    counters["TcpExtTCPDSACKRecv"] += 1
+                if update.newly_sacked and self.snd_una != self.snd_max:
+                    duplicate = True
+            delivered = max(acked + sb.sacked - before, 0)
+        if acked:
+            self.dupacks = 0
+        if duplicate:
+            self.dupacks += 1
+        una = self.snd_una
+        if self.in_recovery:
+            if sq.ge(una, self.recover):
+                self.in_recovery = False
+                self.sack_repair = self.rto_recovery
+                self.cc.exit_recovery()
+            else:
+                self._prr_update(delivered, acked > 0)
+        else:
+            if acked:
+                cc = self.cc
+                sample = self._cc_rtt_sample(seg) if cc.wants_rtt_samples else None
+                cc.on_ack(acked, sq.diff(self.snd_max, una), self.now, sample, self.rto.srtt)
+            if self.rto_recovery and sq.ge(una, self.recover):
+                self.rto_recovery = self.sack_repair = False
+            if (
+                not self.rto_recovery
+                and una != self.snd_max
+                and sq.ge(una, self.recover)
+                and (
+                    self.dupacks >= DUP_THRESH
+                    or (sb is not None and sb.lost_edge(self.snd_mss) is not None)
+                )
+            ):
+                self._enter_sack_recovery(delivered)
+        if sb is not None and not sb.ranges and not self.sack_repair:
+            self.scoreboard = None  # nothing to remember: idle connections stay small
+
+    def _enter_sack_recovery(self, delivered: int) -> None:
+        """RFC 6675 section 5 steps 4.1-4.3, with PRR (RFC 6937) pacing what follows."""
+        flight = sq.diff(self.snd_max, self.snd_una)
+        self.in_recovery = self.sack_repair = True
+        self.recover = self.snd_max
+        cc = self.cc
+        self.recover_fs = cc.cwnd  # Linux's prior_cwnd stands for RFC 6937's RecoverFS
+        cc.enter_recovery(flight, self.now)
+        cc.cwnd = cc.ssthresh  # no NewReno inflation: the pipe counts what has left
+        counters = self.host.counters
+        counters["TcpExtTCPFastRetrans"] += 1
+        counters["TcpExtTCPSackRecovery"] += 1
+        sb = self.scoreboard
+        if sb is None:
+            sb = self.scoreboard = Scoreboard()
+        self.high_rxt = self.snd_una
+        self.prr_delivered = self.prr_out = 0
+        self._prr_update(delivered, False)
+        # Step 4.3: the first segment goes now, whatever the window says.
+        hole = sb.hole(self.snd_una, self.snd_max)
+        if hole is not None:
+            sent = self._retransmit_range(*hole)
+            self.high_rxt = sq.add(hole[0], sent)
+            self.prr_out += sent
+
+    def _enter_rto_recovery(self) -> None:
+        """After a timeout, resend only what the receiver lacks (RFC 6675 section 5.1).
+
+        Every unSACKed byte sent so far counts as lost, and NextSeg resends them in
+        order as slow start allows. A second timeout in a row forgets the SACK
+        information: the receiver may have reneged (RFC 2018 section 8), and a lying
+        block must not keep a hole from being resent for ever.
+        """
+        sb = self.scoreboard
+        if sb is None:
+            self.scoreboard = Scoreboard()
+        elif self.retries > 1:
+            sb.clear()
+        self.rto_recovery = self.sack_repair = True
+        self.high_rxt = self.snd_una
+
+    def _prr_update(self, delivered: int, una_advanced: bool) -> None:
+        """RFC 6937 (as Linux's tcp_cwnd_reduction): cwnd becomes the pipe plus what this
+        ACK lets out. Above ssthresh, sending follows delivery in proportion; below it,
+        it rebuilds towards ssthresh, by one segment more than delivered only when the
+        cumulative ACK moved (the reduction bound of RFC 6937bis)."""
+        if delivered <= 0:
+            return
+        self.prr_delivered += delivered
+        pipe = self._pipe()
+        ssthresh = self.cc.ssthresh
+        prr_out = self.prr_out + max(sq.diff(self.snd_max, self.recover), 0)
+        if pipe > ssthresh:
+            quota = -(-self.prr_delivered * ssthresh // max(self.recover_fs, 1))
+            sndcnt = quota - prr_out
+        else:
+            sndcnt = max(self.prr_delivered - prr_out, delivered)
+            if una_advanced:
+                sndcnt += self.snd_mss
+            sndcnt = min(ssthresh - pipe, sndcnt)
+        if not prr_out:
+            sndcnt = max(sndcnt, self.snd_mss)  # the fast retransmit always goes
+        self.cc.cwnd = pipe + max(sndcnt, 0)
+
+    def _lost_edge(self) -> int | None:
+        sb = self.scoreboard
+        edge = sb.lost_edge(self.snd_mss) if sb is not None else None
+        if self.rto_recovery:
+            edge = self.recover if edge is None else sq.max_seq(edge, self.recover)
+        return edge
+
+    def _pipe(self) -> int:
+        sb = self.scoreboard
+        if sb is None:
+            return sq.diff(self.snd_max, self.snd_una)
+        if sq.lt(self.high_rxt, self.snd_una):
+            self.high_rxt = self.snd_una
+        return sb.pipe(self.snd_una, self.snd_max, self.high_rxt, self._lost_edge())
+
+    def _loss_window(self, in_flight: int) -> int:
+        """Room for new data while loss is suspected or being repaired."""
+        room = self.snd_wnd - in_flight
+        if self.sack_repair:
+            return min(room, self.cc.cwnd - self._pipe())
+        if self.in_recovery or self.snd_nxt != self.snd_max:
+            return min(self.snd_wnd, self.cc.cwnd) - in_flight
+        # RFC 3042 limited transmit: each of the first two duplicate ACKs lets one new
+        # segment out, so a small window still gets its third duplicate ACK.
+        return min(room, self.cc.cwnd + min(self.dupacks, 2) * self.snd_mss - in_flight)
+
+    def _new_data_sendable(self) -> bool:
+        unsent = len(self.snd_buf) - sq.diff(self.snd_nxt, self.snd_buf_seq)
+        fin_unsent = self.fin_queued and sq.le(self.snd_max, self.fin_seq)
+        return (unsent > 0 or fin_unsent) and self.snd_wnd > sq.diff(self.snd_nxt, self.snd_una)
+
+    def _sack_retransmit(self) -> None:
+        """RFC 6675 NextSeg rules 1 and 3 while cwnd - pipe leaves a segment's room; rule 2
+        (new data) is the ordinary output loop that follows."""
+        sb = self.scoreboard
+        if sb is None:
+            sb = self.scoreboard = Scoreboard()
+        una = self.snd_una
+        snd_max = self.snd_max
+        sb.advance(una)
+        lost = self._lost_edge()
+        pipe = self._pipe()
+        cwnd = self.cc.cwnd
+        mss = self.snd_mss
+        while cwnd - pipe >= mss:
+            hole = sb.hole(self.high_rxt, snd_max)
+            if hole is None:
+                break
+            start = hole[0]
+            if lost is None or not sq.lt(start, lost):
+                # Rule 3: a hole below the highest SACKed byte, when no new data can go.
+                highest = sb.highest
+                if highest is None or not sq.lt(start, highest) or self._new_data_sendable():
+                    break
+            sent = self._retransmit_range(*hole)
+            if not sent:
+                break
+            self.high_rxt = sq.add(start, sent)
+            pipe += sent
+            if self.in_recovery:
+                self.prr_out += sent
+
+    def _retransmit_range(self, seq: int, size: int) -> int:
+        """Resend up to one MSS of what was sent from ``seq`` on; the sequence space used."""
+        offset = sq.diff(seq, self.snd_buf_seq)
+        if offset < 0:
+            return 0
+        size = min(size, self._payload_room())
+        chunk = bytes(self.snd_buf[offset : offset + size])
+        end = sq.add(seq, len(chunk))
+        # PSH as the go-back path sets it: on a segment that empties the buffer.
+        flags = ACK | PSH if chunk and offset + len(chunk) == len(self.snd_buf) else ACK
+        if self.fin_queued and end == self.fin_seq and sq.gt(self.snd_max, end):
+            flags |= FIN
+        if not chunk and not flags & FIN:
+            return 0
+        self._send(seq, flags, chunk, retransmission=True)
+        self.last_send_us = self.now
+        self.rtt_seq = None  # Karn: the timed segment's ACK may wait for this one
+        if seq == self.snd_una:
+            self._restart_rtx()
+        else:
+            self._start_rtx()
+        return len(chunk) + (1 if flags & FIN else 0)
+
+    # ------------------------------------------------------------------ timestamps
+
+    def _paws_rejects(self, seg: TcpSegment, idle_us: int) -> bool:
+        """RFC 7323 section 5: a segment stamped before TS.Recent is an old duplicate
+        from a previous wrap of the sequence space; drop it and ACK (Linux's
+        tcp_validate_incoming). RSTs are exempt, and so is any segment after 24 days
+        of silence, when the peer's clock may have wrapped past TS.Recent."""
+        opts = seg.options
+        if opts is None or opts.timestamp is None or seg.flags & RST:
+            return False
+        tsval = opts.timestamp[0]
+        behind = (self.ts_recent - tsval) & sq.MASK
+        if behind <= PAWS_WINDOW or behind >= sq.HALF:
+            return False
+        if idle_us > PAWS_IDLE_US:
+            self.ts_recent = tsval  # TS.Recent went stale (section 5.5): the clock moved on
+            return False
+        self.host.counters["TcpExtPAWSEstabRejected"] += 1
+        if seg.flags & SYN:
+            self._challenge_ack("TcpExtTCPSYNChallenge")
+        else:
+            self._ack_now = True
+        return True
+
     def _take_timestamp(self, seg: TcpSegment) -> None:
         opts = seg.options
         if (
@@ -1906,7 +2279,9 @@ class Connection:
             and opts is not None
             and opts.timestamp is not None
             and sq.le(seg.seq, self.rcv_nxt)
+            and (opts.timestamp[0] - self.ts_recent) & sq.MASK < sq.HALF
         ):
+            # RFC 7323 section 4.3: never back, and only from a segment at the left edge.
             self.ts_recent = opts.timestamp[0]
 
     def _step_urg(self, seg: TcpSegment) -> None:
@@ -1982,6 +2357,13 @@ class Connection:
         low = (seq - nxt) & sq.MASK
         high = low + size
         first: tuple[int, int] | None = None
+        if len(self.ooo) > SACK_SCAN_LIMIT:
+            # No scan of a long queue for each segment: only the common duplicate, the
+            # same segment again, is reported (a D-SACK is advice, never needed).
+            held = self.ooo.get(seq)
+            if held is not None:
+                self.sack_dup = (seq, sq.add(seq, min(size, len(held[0]))))
+            return
         for start, (data, _fin) in self.ooo.items():
             held_low = (start - nxt) & sq.MASK
             held_high = held_low + len(data)

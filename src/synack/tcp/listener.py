@@ -26,6 +26,7 @@ from synack.tcp.events import (
 from synack.tcp.state import State
 from synack.tcp.syncache import (
     ACKED,
+    SACK_NEGOTIATED,
     SACK_OFFERED,
     SACK_OK,
     TS_OK,
@@ -357,8 +358,8 @@ class Listener:
             if opts.timestamp is not None and cfg.timestamps:
                 flags |= TS_OK
                 ts_recent = opts.timestamp[0]
-            if opts.sack_permitted and cfg.sack and cfg.send_sack:
-                flags |= SACK_OK
+            if opts.sack_permitted and cfg.sack:
+                flags |= SACK_NEGOTIATED | (SACK_OK if cfg.send_sack else 0)
         if cfg.sack and (opts is None or opts.sack_permitted):
             flags |= SACK_OFFERED
         entry = SynEntry(

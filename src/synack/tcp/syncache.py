@@ -23,7 +23,16 @@ import struct
 
 from synack.tcp.events import ConnKey
 
-__all__ = ["ACKED", "SACK_OK", "TS_OK", "WS_OK", "SynCache", "SynEntry", "timeout_offsets"]
+__all__ = [
+    "ACKED",
+    "SACK_NEGOTIATED",
+    "SACK_OK",
+    "TS_OK",
+    "WS_OK",
+    "SynCache",
+    "SynEntry",
+    "timeout_offsets",
+]
 
 #: `SynEntry.flags` bits.
 TS_OK = 1  # timestamps negotiated
@@ -31,6 +40,7 @@ WS_OK = 2  # window scaling negotiated
 SACK_OK = 4  # we may send SACK blocks (RFC 2018)
 SACK_OFFERED = 8  # the first SYN,ACK offered SACK-permitted
 ACKED = 16  # TCP_DEFER_ACCEPT: a bare third ACK came and was dropped
+SACK_NEGOTIATED = 32  # both sides permit SACK: the sender uses its blocks (RFC 6675)
 
 _PORTS = struct.Struct("!HH")
 
