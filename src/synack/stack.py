@@ -61,7 +61,8 @@ from synack.wire.icmp import (
     parse_quoted,
 )
 from synack.wire.ip import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, build_ip, parse_ip
-from synack.wire.tcp import ACK, FIN, RST, SYN, TcpOptions, TcpSegment, build_tcp, parse_tcp
+from synack.wire.tcp import ACK, FIN, RST, SYN, TcpOptions, TcpSegment, parse_tcp
+from synack.wire.tcpip import build_tcp_packet, build_tcp_ts_packet, parse_tcp_packet
 
 #: Counters shown even when zero, named as Linux ``nstat -az`` names them.
 STANDARD_COUNTERS = (
@@ -366,36 +367,15 @@ class Stack:
 
     def _receive(self, packet: bytes) -> None:
         counters = self.counters
-        try:
-            src, dst, protocol, payload = parse_ip(packet)
-        except MalformedPacket as exc:
-            counters["IpInHdrErrors"] += 1
-            self._dropped(None, f"ip: {exc.reason}")
-            return
-        if dst not in self.addresses:
-            if protocol == PROTO_ICMPV6 and dst[0] == 0xFF and len(dst) == 16:
-                # Multicast a kernel sends on a fresh link (router solicitation, MLD).
-                self._receive_icmp(src, dst, payload, True)
+        parsed = parse_tcp_packet(packet)  # the common case in one pass, else None
+        if parsed is not None and parsed[1] in self.addresses:
+            counters["TcpInSegs"] += 1
+            src, dst, seg = parsed
+        else:
+            parsed = self._parse(packet)
+            if parsed is None:
                 return
-            counters["IpInAddrErrors"] += 1
-            self._dropped(None, "not our address")
-            return
-        if protocol != PROTO_TCP:
-            if protocol == (PROTO_ICMPV6 if len(src) == 16 else PROTO_ICMP):
-                self._receive_icmp(src, dst, payload, False)
-                return
-            counters["IpInUnknownProtos"] += 1
-            self._dropped(None, f"protocol {protocol}")
-            return
-        counters["TcpInSegs"] += 1  # RFC 4022, Linux: "including those received in error"
-        try:
-            seg = parse_tcp(payload, src, dst)
-        except MalformedPacket as exc:
-            counters["TcpInErrs"] += 1
-            if exc.reason == "bad-checksum":
-                counters["TcpInCsumErrors"] += 1
-            self._dropped(None, f"tcp: {exc.reason}")
-            return
+            src, dst, seg = parsed
         key = (dst, seg.dst_port, src, seg.src_port)
         conn = self.connections.get(key)
         if self.tracer is not None:
@@ -428,6 +408,44 @@ class Stack:
             listener.segment_arrives(key, seg)
             return
         self.reply_rst(key, seg)
+
+    def _parse(self, packet: bytes) -> tuple[bytes, bytes, TcpSegment] | None:
+        """The general path: any IP packet, each fault counted and traced; ICMP handled.
+
+        Returns (src, dst, segment) of a TCP segment for us, None when nothing is left to do.
+        """
+        counters = self.counters
+        try:
+            src, dst, protocol, payload = parse_ip(packet)
+        except MalformedPacket as exc:
+            counters["IpInHdrErrors"] += 1
+            self._dropped(None, f"ip: {exc.reason}")
+            return None
+        if dst not in self.addresses:
+            if protocol == PROTO_ICMPV6 and dst[0] == 0xFF and len(dst) == 16:
+                # Multicast a kernel sends on a fresh link (router solicitation, MLD).
+                self._receive_icmp(src, dst, payload, True)
+                return None
+            counters["IpInAddrErrors"] += 1
+            self._dropped(None, "not our address")
+            return None
+        if protocol != PROTO_TCP:
+            if protocol == (PROTO_ICMPV6 if len(src) == 16 else PROTO_ICMP):
+                self._receive_icmp(src, dst, payload, False)
+                return None
+            counters["IpInUnknownProtos"] += 1
+            self._dropped(None, f"protocol {protocol}")
+            return None
+        counters["TcpInSegs"] += 1  # RFC 4022, Linux: "including those received in error"
+        try:
+            seg = parse_tcp(payload, src, dst)
+        except MalformedPacket as exc:
+            counters["TcpInErrs"] += 1
+            if exc.reason == "bad-checksum":
+                counters["TcpInCsumErrors"] += 1
+            self._dropped(None, f"tcp: {exc.reason}")
+            return None
+        return src, dst, seg
 
     def _receive_icmp(self, src: bytes, dst: bytes, payload: memoryview, multicast: bool) -> None:
         """ICMP (RFC 792) and ICMPv6 (RFC 4443): answer echoes, pass errors to TCP."""
@@ -597,20 +615,51 @@ class Stack:
     # ------------------------------------------------------------------ for connections
 
     def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None:
-        self._emit_segment(conn.key, segment, retransmission)
+        if self.tracer is not None or segment.flags & RST:
+            self._emit_segment(conn.key, segment, retransmission)
+            return
+        key = conn.key  # the common case of _emit_segment, inline: once per segment sent
+        self._out.append(build_tcp_packet(segment, key[0], key[2]))
+        if not retransmission:
+            self.counters["TcpOutSegs"] += 1
+
+    def emit_ts(
+        self,
+        conn: Connection,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        urgent: int,
+        timestamp: tuple[int, int],
+        payload: bytes,
+        retransmission: bool,
+    ) -> None:
+        key = conn.key
+        if self.tracer is not None or flags & RST:
+            # The tracer gets the segment, as from emit.
+            options = TcpOptions(None, None, False, (), timestamp)
+            segment = TcpSegment(key[1], key[3], seq, ack, flags, window, urgent, options, payload)
+            self._emit_segment(key, segment, retransmission)
+            return
+        self._out.append(
+            build_tcp_ts_packet(
+                key[0], key[2], key[1], key[3], seq, ack, flags, window, urgent, timestamp, payload
+            )
+        )
+        if not retransmission:
+            self.counters["TcpOutSegs"] += 1
 
     def send_segment(self, key: ConnKey, segment: TcpSegment, retransmission: bool) -> None:
         """Send for a listener (a SYN-cache entry has no connection to send with)."""
         self._emit_segment(key, segment, retransmission)
 
     def _emit_segment(self, key: ConnKey, segment: TcpSegment, retransmission: bool) -> None:
-        src, dst = key[0], key[2]
-        self._out.append(build_ip(src, dst, PROTO_TCP, build_tcp(segment, src, dst)))
-        counters = self.counters
+        self._out.append(build_tcp_packet(segment, key[0], key[2]))
         if not retransmission:
-            counters["TcpOutSegs"] += 1
+            self.counters["TcpOutSegs"] += 1
         if segment.flags & RST:
-            counters["TcpOutRsts"] += 1
+            self.counters["TcpOutRsts"] += 1
         if self.tracer is not None:
             self.tracer(
                 SegmentSent(self.now, key, segment, retransmission, self._window(key, segment))

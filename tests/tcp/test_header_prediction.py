@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -36,6 +38,28 @@ def _lossy_transfer(seed: int) -> World:
     return world
 
 
+def _slow_reader() -> World:
+    """A lossless transfer whose reader lags: the window closes, then reopens a little at
+    a time, so nearly every ACK changes it (the fast path takes those window updates)."""
+    world = World(7, LinkConfig(delay_us=2000))
+    cli, conn, _ = connected_pair(world)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    data = bytes(range(256)) * 2000  # more than the receive buffer holds
+    cli.setblocking(False)
+    conn.setblocking(False)
+    view = memoryview(data)
+    got = bytearray()
+    while len(got) < len(data):
+        if view:
+            with contextlib.suppress(BlockingIOError):
+                view = view[cli.send(view[:65536]) :]
+        world.net.run(until=world.now + 50_000)
+        with contextlib.suppress(BlockingIOError):
+            got += conn.recv(3000)
+    assert got == data
+    return world
+
+
 def _both_ways(run: Callable[[], World], monkeypatch: pytest.MonkeyPatch) -> tuple[Wire, Wire]:
     fast = _wire(run())
     monkeypatch.setattr(Connection, "header_prediction", False)
@@ -50,6 +74,14 @@ def test_lossy_transfer_is_identical_on_both_paths(
 ) -> None:
     fast, slow = _both_ways(lambda: _lossy_transfer(seed), monkeypatch)
     assert len(fast) > 200
+    assert fast == slow
+
+
+def test_window_updates_are_identical_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = _both_ways(_slow_reader, monkeypatch)
+    windows = [rec.segment.window for rec in _slow_reader().trace.segments if rec.src == "B"]
+    assert 0 in windows  # the window did close
+    assert len(set(windows)) > 20  # and changed often
     assert fast == slow
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from scapy.utils import checksum as scapy_checksum
 
 from synack.wire import checksum, ones_sum, pseudo_sum
+from synack.wire.checksum import fold_ffff
 
 from .strategies import addr_pair
 
@@ -93,3 +94,16 @@ def test_pseudo_sum_matches_the_pseudo_header_bytes(
 def test_pseudo_sum_rejects_bad_address_lengths(src_len: int, dst_len: int) -> None:
     with pytest.raises(ValueError, match="4 or 16 bytes"):
         pseudo_sum(b"\x01" * src_len, b"\x01" * dst_len, 6, 20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(max_size=9000))
+def test_fold_ffff_is_the_remainder(data: bytes) -> None:
+    x = int.from_bytes(data, "little")
+    assert fold_ffff(x) == x % 0xFFFF
+
+
+@pytest.mark.parametrize("bits", [0, 1536, 1537, 6144, 6145, 12288, 12289, 70000 * 8])
+def test_fold_ffff_at_its_split_points(bits: int) -> None:
+    for x in ((1 << bits) - 1, 1 << bits, (1 << bits) + 0xFFFE):
+        assert fold_ffff(x) == x % 0xFFFF

@@ -101,6 +101,7 @@ class Link:
         "_delay",
         "_duplicate",
         "_heap",
+        "_ideal",
         "_jitter",
         "_last_arrival",
         "_loss",
@@ -148,6 +149,15 @@ class Link:
         self._bps = config.bandwidth_bps
         self._queue_limit = config.queue_packets
         self._mtu = config.mtu
+        #: No impairment but the delay (and the MTU): packets take the short way in send.
+        self._ideal = not (
+            config.jitter_us
+            or config.loss
+            or config.duplicate
+            or config.reorder
+            or config.corrupt
+            or config.bandwidth_bps is not None
+        )
         self._busy_until = 0  # when the transmitter finishes the last queued packet
         self._waiting: deque[int] = deque()  # start times of packets not yet on the wire
         self._last_arrival = 0  # latest in-order arrival, to keep jitter from reordering
@@ -163,6 +173,15 @@ class Link:
         size = len(packet)
         if size > self._mtu:
             self.discard(packet, now, TOO_BIG)
+            return
+        if self._ideal:
+            arrive = now + self._delay
+            heappush(self._heap, (arrive, next(self._seq), KIND_DELIVER, self.dst, packet))
+            self.counts[DELIVERED] += 1
+            if self._report is not None:
+                self._report(
+                    PacketEvent(now, arrive, self.src.name, self.dst.name, packet, DELIVERED)
+                )
             return
         leave = now
         bps = self._bps

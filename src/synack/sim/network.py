@@ -195,20 +195,24 @@ class Network:
             self._send(host, packets)
         deadline = stack.next_deadline()
         if deadline != host._deadline:
-            host._deadline = deadline
-            host._timer_gen += 1
-            if deadline is not None:
-                now = self._clock.now
-                heappush(
-                    self._heap,
-                    (
-                        deadline if deadline > now else now,
-                        next(self._seq),
-                        KIND_TIMER,
-                        host,
-                        host._timer_gen,
-                    ),
-                )
+            self._rearm(host, deadline)
+
+    def _rearm(self, host: Host, deadline: int | None) -> None:
+        """Replace the host's timer entry (the old one goes stale) by one at ``deadline``."""
+        host._deadline = deadline
+        host._timer_gen += 1
+        if deadline is not None:
+            now = self._clock.now
+            heappush(
+                self._heap,
+                (
+                    deadline if deadline > now else now,
+                    next(self._seq),
+                    KIND_TIMER,
+                    host,
+                    host._timer_gen,
+                ),
+            )
 
     def _send(self, host: Host, packets: list[bytes]) -> None:
         routes = host._routes
@@ -336,23 +340,33 @@ class Network:
     def step(self) -> bool:
         """Process the next event, jumping the clock to it; False if none is left."""
         heap = self._heap
+        clock = self._clock
         while heap:
             time_us, _, kind, target, payload = heappop(heap)
             if kind == KIND_DELIVER:
-                self._clock.advance_to(time_us)
+                # The heap never yields a time before now (arrivals are scheduled ahead,
+                # call_at and inject refuse the past), so the clock moves without a check.
+                clock._now = time_us
                 if not target._crashed:
-                    target.stack.receive(payload, time_us)
-                    self._service(target)
+                    stack = target.stack
+                    stack.receive(payload, time_us)
+                    # _service(target), inline: once per packet delivered.
+                    packets = stack.transmit()
+                    if packets:
+                        self._send(target, packets)
+                    deadline = stack.next_deadline()
+                    if deadline != target._deadline:
+                        self._rearm(target, deadline)
                 return True
             if kind == KIND_TIMER:
                 if payload != target._timer_gen:
                     continue  # superseded deadline
-                self._clock.advance_to(time_us)
+                clock.advance_to(time_us)
                 target._deadline = None
                 target.stack.advance(time_us)
                 self._service(target)
                 return True
-            self._clock.advance_to(time_us)
+            clock.advance_to(time_us)
             if kind == KIND_CALL:
                 target()
             else:  # KIND_INJECT
@@ -410,16 +424,24 @@ class Network:
             raise ValueError(f"timeout_us must be >= 0, got {timeout_us}")
         deadline = None if timeout_us is None else self._clock.now + timeout_us
         done = 0
+        heap = self._heap
+        step = self.step
         while True:
-            t = self._next_time()
-            if t is None:
+            # _next_time(), inline: this loop runs once per event.
+            while heap:
+                entry = heap[0]
+                if entry[2] == KIND_TIMER and entry[4] != entry[3]._timer_gen:
+                    heappop(heap)
+                    continue
+                break
+            else:
                 return False
-            if deadline is not None and t > deadline:
+            if deadline is not None and entry[0] > deadline:
                 self._clock.advance_to(deadline)
                 return False
             if done >= max_events:
                 raise RuntimeError(self._livelock_message(max_events))
-            self.step()
+            step()
             done += 1
             if predicate():
                 return True

@@ -153,6 +153,20 @@ class ConnectionHost(Protocol):
 
     def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None: ...
 
+    def emit_ts(
+        self,
+        conn: Connection,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        urgent: int,
+        timestamp: tuple[int, int],
+        payload: bytes,
+        retransmission: bool,
+    ) -> None:
+        """`emit` of a segment whose only option is the timestamp, given by its fields."""
+
     def reschedule(self, conn: Connection) -> None: ...
 
     def isn_for(self, key: ConnKey) -> int: ...
@@ -548,7 +562,10 @@ class Connection:
         free = capacity - len(self.rcv_buf)
         if free < self.our_mss and free < capacity >> 1:
             free = 0
-        advertised = self.rcv_wnd_sent
+        # rcv_wnd_sent, inline: this runs for every segment sent and every one received.
+        advertised = (self.rcv_adv - self.rcv_nxt) & sq.MASK
+        if advertised >= sq.HALF:
+            return free
         return free if free > advertised else advertised
 
     @property
@@ -558,11 +575,22 @@ class Connection:
         return 0 if advertised >= sq.HALF else advertised  # behind RCV.NXT: nothing promised
 
     def _window_field(self, syn: bool) -> int:
-        wnd = self.rcv_wnd
+        # rcv_wnd, inline (once per segment sent).
+        capacity = self.rcv_capacity
+        wnd = capacity - len(self.rcv_buf)
+        if wnd < self.our_mss and wnd < capacity >> 1:
+            wnd = 0
+        nxt = self.rcv_nxt
+        adv = self.rcv_adv
+        advertised = (adv - nxt) & sq.MASK
+        if wnd < advertised < sq.HALF:
+            wnd = advertised
         shift = 0 if syn or not self.ws_ok else self.rcv_wscale
-        field = min(wnd >> shift, MAX_WINDOW)
-        edge = sq.add(self.rcv_nxt, field << shift)
-        if sq.gt(edge, self.rcv_adv):
+        field = wnd >> shift
+        if field > MAX_WINDOW:
+            field = MAX_WINDOW
+        edge = (nxt + (field << shift)) & sq.MASK
+        if 0 < (edge - adv) & sq.MASK < sq.HALF:  # sq.gt(edge, rcv_adv)
             self.rcv_adv = edge
         return field
 
@@ -577,7 +605,8 @@ class Connection:
             blocks = (self.sack_dup, *blocks[: room - 1])
             self.sack_dup = None
         if self.ts_ok:
-            return TcpOptions(timestamp=(self._ts_now(), self.ts_recent), sack_blocks=blocks)
+            ts_now = (self.now // MILLISECOND + self.ts_offset) & sq.MASK  # _ts_now()
+            return TcpOptions(None, None, False, blocks, (ts_now, self.ts_recent))
         if blocks:
             return TcpOptions(sack_blocks=blocks)
         return None
@@ -685,17 +714,34 @@ class Connection:
         options: TcpOptions | None = None,
         urgent: int = 0,
     ) -> None:
-        syn = bool(flags & SYN)
-        ack = self.rcv_nxt if flags & ACK else 0
+        syn = flags & SYN
         if options is None and not syn:
+            if self.ts_ok and self.sack_dup is None and not (self.sack_ok and self.ooo):
+                # What _options() gives here is the timestamp alone: the segment of a
+                # transfer, sent from its fields without TcpOptions and TcpSegment objects.
+                ts = ((self.now // MILLISECOND + self.ts_offset) & sq.MASK, self.ts_recent)
+                ack = self.rcv_nxt if flags & ACK else 0
+                window = self._window_field(False) if not flags & RST else 0
+                if flags & ACK:
+                    self._ack_now = False
+                    self._delack_pending = 0
+                    self.delack_at = None
+                    self.ack_owed = False
+                if retransmission:
+                    self.host.counters["TcpRetransSegs"] += 1
+                self.host.emit_ts(
+                    self, seq, ack, flags, window, urgent, ts, payload, retransmission
+                )
+                return
             options = self._options()
+        key = self.key
         segment = TcpSegment(
-            self.key[1],
-            self.key[3],
+            key[1],
+            key[3],
             seq,
-            ack,
+            self.rcv_nxt if flags & ACK else 0,
             flags,
-            self._window_field(syn) if not flags & RST else 0,
+            self._window_field(bool(syn)) if not flags & RST else 0,
             urgent,
             options,
             payload,
@@ -974,17 +1020,22 @@ class Connection:
     # ------------------------------------------------------------------ timers
 
     def deadline(self) -> int | None:
-        best: int | None = None
-        for t in (
-            self.rtx_at,
-            self.delack_at,
-            self.keep_at,
-            self.state_at,
-            self.persist_at,
-            self.idle_at,
-        ):
-            if t is not None and (best is None or t < best):
-                best = t
+        best = self.rtx_at  # unrolled: the host asks after every segment
+        t = self.delack_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.keep_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.state_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.persist_at
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self.idle_at
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
     def on_timer(self, now: int) -> None:
@@ -1207,11 +1258,14 @@ class Connection:
             return  # nothing unsent: the common case on the receiving side
         mss = self._payload_room()
         while True:
-            offset = sq.diff(self.snd_nxt, self.snd_buf_seq)
-            if offset < 0:  # snd_nxt on the SYN: cannot happen once synchronized
+            # sq.diff written out (twice): this loop runs for every segment sent.
+            offset = (self.snd_nxt - self.snd_buf_seq) & sq.MASK
+            if offset > sq.HALF:  # snd_nxt on the SYN: cannot happen once synchronized
                 offset = 0
             available = len(self.snd_buf) - offset
-            in_flight = sq.diff(self.snd_nxt, self.snd_una)
+            in_flight = (self.snd_nxt - self.snd_una) & sq.MASK
+            if in_flight > sq.HALF:
+                in_flight -= sq.MOD
             window = min(self.snd_wnd, self.cc.cwnd) - in_flight
             if self.dupacks or self.sack_repair:
                 window = self._loss_window(in_flight)
@@ -1264,19 +1318,21 @@ class Connection:
 
     def _transmit_data(self, chunk: bytes, flags: int) -> None:
         seq = self.snd_nxt
-        retransmission = sq.lt(seq, self.snd_max)
-        self._send(seq, flags, chunk, retransmission=retransmission)
-        length = len(chunk) + (1 if flags & FIN else 0)
+        snd_max = self.snd_max
+        retransmission = 0 < (snd_max - seq) & sq.MASK < sq.HALF  # sq.lt(seq, snd_max)
+        self._send(seq, flags, chunk, retransmission)
+        length = len(chunk) + (flags & FIN)
         if not retransmission and self.rtt_seq is None:
             self.rtt_seq, self.rtt_start = seq, self.now
-        if self.snd_una == self.snd_max:
+        if self.snd_una == snd_max:
             self.una_since = self.now
             self._restart_after_idle()
         self.last_send_us = self.now
-        self.snd_nxt = sq.add(seq, length)
-        if sq.gt(self.snd_nxt, self.snd_max):
-            self.snd_max = self.snd_nxt
-        self._start_rtx()
+        self.snd_nxt = nxt = (seq + length) & sq.MASK
+        if 0 < (nxt - snd_max) & sq.MASK < sq.HALF:  # sq.gt(nxt, snd_max)
+            self.snd_max = nxt
+        if self.rtx_at is None:  # _start_rtx()
+            self._restart_rtx()
 
     def _restart_after_idle(self) -> None:
         """Data leaves with nothing in flight: let the congestion control account for the
@@ -1401,11 +1457,13 @@ class Connection:
         tcp_rcv_established: handle the two common segments of a transfer in one place.
 
         In ESTABLISHED, a segment with only ACK (and PSH) set, exactly at RCV.NXT, fitting
-        the window, acknowledging nothing below SND.UNA or beyond SND.MAX, leaving the send
-        window as it is, with no out-of-order data held and no loss recovery going on, is
-        either a pure ACK of new data or in-order data. For such a segment steps 1 to 8 of
-        RFC 9293 3.10.7.4 reduce to what this method does (tests/tcp/test_header_prediction
-        runs both paths and must see the same segments); anything else takes the steps.
+        the window, acknowledging nothing below SND.UNA or beyond SND.MAX, entitled to
+        update the send window, with no out-of-order data held and no loss recovery going
+        on, is either a pure ACK of new data or in-order data. For such a segment steps 1
+        to 8 of RFC 9293 3.10.7.4 reduce to what this method does (tests/tcp/
+        test_header_prediction runs both paths and must see the same segments); anything
+        else takes the steps. The receiver's window changes with nearly every ACK, so the
+        window update is taken here too, as step 5 takes it.
         """
         if seg.flags & ~PSH != ACK or seg.seq != self.rcv_nxt or self.ooo or self.in_recovery:
             return False
@@ -1414,17 +1472,16 @@ class Connection:
         acked = (ack - una) & sq.MASK
         if acked > (self.snd_max - una) & sq.MASK:
             return False  # below SND.UNA (wraps to a huge number) or beyond SND.MAX
-        if seg.window << self.snd_wscale != self.snd_wnd:
-            return False
-        wl1 = self.snd_wl1
-        if wl1 != seg.seq and not sq.lt(wl1, seg.seq):
-            return False
-        if wl1 == seg.seq and sq.gt(self.snd_wl2, ack):
+        # Step 5 would take the window from it: SND.WL1 < SEG.SEQ, or SND.WL1 == SEG.SEQ
+        # and SND.WL2 <= SEG.ACK (sq.le and sq.gt written out: this runs per segment).
+        since_wl1 = (seg.seq - self.snd_wl1) & sq.MASK
+        if since_wl1 >= sq.HALF or (not since_wl1 and 0 < (self.snd_wl2 - ack) & sq.MASK < sq.HALF):
             return False
         payload = seg.payload
         size = len(payload)
         if size:
-            if size > self.rcv_wnd:
+            promised = (self.rcv_adv - self.rcv_nxt) & sq.MASK  # rcv_wnd is at least this
+            if (size > promised or promised >= sq.HALF) and size > self.rcv_wnd:
                 return False
         elif not acked:
             return False  # a duplicate ACK: the slow path counts it
@@ -1440,12 +1497,21 @@ class Connection:
         if acked:
             self._ack_advances(ack, seg)
             self._on_new_ack(acked, ack, seg)
+        window = seg.window << self.snd_wscale
+        if window != self.snd_wnd:  # the window update of step 5, as _step_ack does it
+            if window > self.snd_wnd:
+                self.persist_at = None
+                self.persist_backoff = 0
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
         self.snd_wl1, self.snd_wl2 = seg.seq, ack
         if size:
             self.rcv_buf += payload
             self.rcv_nxt = (self.rcv_nxt + size) & sq.MASK
             self._schedule_ack(size)
-            self._notify()
+            if self.wake is not None:  # _notify()
+                self.wake()
         self.probes_out = 0
         if self.keepalive:
             self._arm_keepalive()

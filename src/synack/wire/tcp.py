@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .checksum import fold_ffff
 from .errors import BAD_CHECKSUM, BAD_DATA_OFFSET, BAD_OPTION, TRUNCATED, MalformedPacket
 
 Buffer = bytes | bytearray | memoryview
@@ -323,7 +324,7 @@ def parse_tcp(
         # The segment is read little-endian (see "Little-endian checksums" above) and the
         # pseudo-header, a big-endian sum, is scaled by 256 to match.
         pseudo = int.from_bytes(src + dst, "big") + 6 + n
-        if (int.from_bytes(data, "little") % 0xFFFF + (pseudo << 8)) % 0xFFFF:
+        if (fold_ffff(int.from_bytes(data, "little")) + (pseudo << 8)) % 0xFFFF:
             raise MalformedPacket(BAD_CHECKSUM, "TCP checksum")
     options: TcpOptions | None
     if hl == 20:
@@ -354,7 +355,7 @@ def build_tcp(segment: TcpSegment, src: bytes, dst: bytes) -> bytes:
     urgent = segment.urgent
     # Checksum straight from the field values (see checksum.py for why this works); the
     # payload is read little-endian and scaled back by 256 ("Little-endian checksums").
-    x = (int.from_bytes(payload, "little") % 0xFFFF) << 8 if payload else 0
+    x = fold_ffff(int.from_bytes(payload, "little")) << 8 if payload else 0
     x += (
         sport
         + dport
