@@ -604,6 +604,8 @@ class Stack:
         child.listener = listener
         child.passive = True
         child.reuseaddr = listener.reuseaddr
+        if listener.setup is not None:
+            listener.setup(child)  # socket options are inherited, as a kernel clones them
         child.accept_syn(seg)
         self.reschedule(child)
         return child

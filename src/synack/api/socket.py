@@ -35,6 +35,14 @@ TCP_KEEPIDLE = getattr(_std, "TCP_KEEPIDLE", 4)
 TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
 TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
+TCP_LINGER2 = getattr(_std, "TCP_LINGER2", 8)
+TCP_MAXSEG = getattr(_std, "TCP_MAXSEG", 2)
+#: Linux's bounds on TCP_MAXSEG (TCP_MIN_MSS and MAX_TCP_WINDOW).
+MAXSEG_MIN, MAXSEG_MAX = 88, 32767
+#: What TCP_MAXSEG reads before a connection has learnt its MSS (Linux's TCP_MSS_DEFAULT).
+MSS_DEFAULT = 536
+#: Linux's TCP_FIN_TIMEOUT_MAX: the longest TCP_LINGER2 it keeps, in seconds.
+LINGER2_MAX_S = 120
 
 Address = tuple[str, int]
 
@@ -127,9 +135,15 @@ class Socket:
             (IPPROTO_TCP, TCP_KEEPINTVL),
             (IPPROTO_TCP, TCP_KEEPCNT),
             (IPPROTO_TCP, TCP_USER_TIMEOUT),
+            (IPPROTO_TCP, TCP_LINGER2),
+            (IPPROTO_TCP, TCP_MAXSEG),
         ):
             raise _error(errno.ENOPROTOOPT)
-        if isinstance(value, int) and value < 0:
+        if option == TCP_MAXSEG and level == IPPROTO_TCP:
+            mss = _int(value)
+            if mss and not MAXSEG_MIN <= mss <= MAXSEG_MAX:
+                raise _error(errno.EINVAL)
+        if isinstance(value, int) and value < 0 and option != TCP_LINGER2:
             raise _error(errno.EINVAL)
         self._opts[(level, option)] = value
         if self._conn is not None:
@@ -153,7 +167,26 @@ class Socket:
             return self._buffer_size(option == SO_RCVBUF)
         if level == IPPROTO_TCP and option in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT):
             return self._keepalive_setting(option)
+        if (level, option) == (IPPROTO_TCP, TCP_MAXSEG):
+            return self._maxseg()
+        if (level, option) == (IPPROTO_TCP, TCP_LINGER2):
+            linger2 = _opt_int(self._opts, (level, option))
+            if linger2 is None or linger2 == 0:
+                return self.driver.stack.config.fin_timeout
+            return -1 if linger2 < 0 else min(linger2, LINGER2_MAX_S)
         return self._opts.get((level, option), 0)
+
+    def _maxseg(self) -> int:
+        """Linux's answer: the MSS the connection sends with (less the timestamp option;
+        536 until the peer has told its own), but the TCP_MAXSEG set while closed."""
+        user_mss = _opt_int(self._opts, (IPPROTO_TCP, TCP_MAXSEG))
+        if not self.driver.stack.config.maxseg_reads_user_mss:
+            user_mss = None
+        with self.driver.guard():
+            conn = self._conn
+            if conn is not None and not (user_mss and conn.state is State.CLOSED):
+                return conn.snd_mss
+        return user_mss or MSS_DEFAULT
 
     def _keepalive_setting(self, option: int) -> int:
         """Keepalive settings in force: the connection's, else what was set, else the
@@ -194,11 +227,18 @@ class Socket:
         if (IPPROTO_TCP, TCP_NODELAY) in opts:
             conn.nodelay = bool(opts[(IPPROTO_TCP, TCP_NODELAY)])
         if (SOL_SOCKET, SO_RCVBUF) in opts:
-            conn.rcv_capacity = max(int(_int(opts[(SOL_SOCKET, SO_RCVBUF)])), 256)
+            conn.set_rcvbuf(max(int(_int(opts[(SOL_SOCKET, SO_RCVBUF)])), 256))
         if (SOL_SOCKET, SO_SNDBUF) in opts:
             conn.snd_capacity = max(int(_int(opts[(SOL_SOCKET, SO_SNDBUF)])), 256)
         if (IPPROTO_TCP, TCP_USER_TIMEOUT) in opts:
             conn.user_timeout_us = _int(opts[(IPPROTO_TCP, TCP_USER_TIMEOUT)]) * MILLISECOND
+        if (IPPROTO_TCP, TCP_MAXSEG) in opts and conn.state in (State.CLOSED, State.LISTEN):
+            conn.set_user_mss(_int(opts[(IPPROTO_TCP, TCP_MAXSEG)]))  # before the SYN only
+        if (IPPROTO_TCP, TCP_LINGER2) in opts:
+            # Seconds an orphan may stay in FIN_WAIT_2; 0 means the sysctl, a negative
+            # value no time at all (where Linux also resets the peer, synack just closes).
+            linger2 = _int(opts[(IPPROTO_TCP, TCP_LINGER2)])
+            conn.linger2_us = None if linger2 == 0 else max(min(linger2, LINGER2_MAX_S), 0) * SECOND
         keep = (SOL_SOCKET, SO_KEEPALIVE) in opts or any(
             (IPPROTO_TCP, o) in opts for o in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
         )
@@ -276,6 +316,7 @@ class Socket:
         if self._binding is None:
             self._binding = self.driver.stack.bind(None, 0, self._reuseaddr)
         self._listener = self.driver.stack.listen(self._binding, backlog)
+        self._listener.setup = self._apply_options
         self._binding = None
 
     def accept(self) -> tuple[Socket, Address]:

@@ -59,6 +59,7 @@ class Listener:
         "last_overflow_us",
         "port",
         "reuseaddr",
+        "setup",
         "state",
         "wake",
     )
@@ -81,6 +82,8 @@ class Listener:
         self.half_open: dict[ConnKey, Connection] = {}
         self.reuseaddr = reuseaddr
         self.wake: Callable[[], None] | None = None
+        #: Gives each child the listening socket's options before it answers the SYN.
+        self.setup: Callable[[Connection], None] | None = None
         self.last_overflow_us: int | None = None  # when the SYN queue last overflowed
         self.state = State.CLOSED
         self._set_state(State.LISTEN, "listen")
@@ -193,8 +196,12 @@ class Listener:
         return None
 
     def close(self) -> None:
-        """Stop listening: children nobody accepted are reset, as on Linux."""
-        for conn in list(self.half_open.values()) + list(self.accept_queue):
+        """Stop listening: children nobody accepted are reset, as on Linux, and those
+        still in the handshake are forgotten (Linux sends nothing for a request socket)."""
+        for conn in list(self.half_open.values()):
+            conn.listener = None
+            conn.discard()
+        for conn in list(self.accept_queue):
             conn.listener = None
             conn.abort()
         self.half_open.clear()
