@@ -750,6 +750,8 @@ class Stack:
         child.passive = True
         child.reuseaddr = listener.reuseaddr
         self._count_child(listener, key)
+        if listener.setup is not None:
+            listener.setup(child)  # socket options are inherited, as a kernel clones them
         child.accept_syn(seg)
         self.reschedule(child)
         return child
@@ -761,6 +763,8 @@ class Stack:
         child.listener = listener
         child.reuseaddr = listener.reuseaddr
         self._count_child(listener, key)  # the listener counted the peer with the entry
+        if listener.setup is not None:
+            listener.setup(child)  # socket options are inherited, as a kernel clones them
         flags = entry.flags
         child.restore_syn_rcvd(
             entry.irs,

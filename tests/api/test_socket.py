@@ -345,3 +345,62 @@ def test_synack_socket_module_errors(world: World) -> None:
         synack_socket.create_connection(("198.18.0.2", 9), driver=driver)
     with pytest.raises(RuntimeError, match="no synack driver"):
         synack_socket.socket()
+
+
+def test_tcp_linger2_bounds_how_long_an_orphan_waits_in_fin_wait_2(world: World) -> None:
+    from synack.api.socket import IPPROTO_TCP, TCP_LINGER2
+
+    cli, conn, _ = connected_pair(world)
+    fin_timeout = cli.driver.stack.config.fin_timeout
+    assert cli.getsockopt(IPPROTO_TCP, TCP_LINGER2) == fin_timeout  # not set: the sysctl
+    cli.setsockopt(IPPROTO_TCP, TCP_LINGER2, 1)
+    assert cli.getsockopt(IPPROTO_TCP, TCP_LINGER2) == 1
+    live = cli.connection
+    assert live is not None
+    cli.close()
+    world.run(0.5)
+    assert live.state is State.FIN_WAIT_2  # the peer never closes its side
+    world.run(1.0)
+    assert live.state is State.CLOSED  # one second after FIN_WAIT_2, not fin_timeout
+    other = world.socket("A")
+    other.setsockopt(IPPROTO_TCP, TCP_LINGER2, -1)
+    assert other.getsockopt(IPPROTO_TCP, TCP_LINGER2) == -1
+    other.setsockopt(IPPROTO_TCP, TCP_LINGER2, 1000)
+    assert other.getsockopt(IPPROTO_TCP, TCP_LINGER2) == 120  # Linux's ceiling
+    assert conn.connection is not None and conn.connection.state is State.CLOSE_WAIT
+
+
+def test_tcp_maxseg_caps_the_mss_and_reads_back_as_linux_does(world: World) -> None:
+    from synack.api.socket import IPPROTO_TCP, TCP_MAXSEG
+
+    srv = serve(world)
+    assert srv.getsockopt(IPPROTO_TCP, TCP_MAXSEG) == 536  # nothing learnt yet
+    srv.setsockopt(IPPROTO_TCP, TCP_MAXSEG, 1100)
+    assert srv.getsockopt(IPPROTO_TCP, TCP_MAXSEG) == 1100
+    for bad in (87, 32768):
+        with pytest.raises(OSError) as info:
+            srv.setsockopt(IPPROTO_TCP, TCP_MAXSEG, bad)
+        assert info.value.errno == errno.EINVAL
+    cli = world.socket("A")
+    cli.connect(("198.18.0.2", PORT))
+    conn, _ = srv.accept()
+    # the child answered the SYN with the listener's limit: both sides send 1100-byte
+    # segments (less the 12 bytes of the timestamp option)
+    assert conn.getsockopt(IPPROTO_TCP, TCP_MAXSEG) == 1088
+    assert cli.getsockopt(IPPROTO_TCP, TCP_MAXSEG) == 1088
+
+
+def test_a_listeners_receive_buffer_shapes_the_syn_ack_of_its_children(world: World) -> None:
+    from synack.api.socket import SO_RCVBUF
+
+    srv = world.socket("B")
+    srv.setsockopt(SOL_SOCKET, SO_RCVBUF, 20_000)
+    srv.bind(("198.18.0.2", PORT))
+    srv.listen()
+    cli = world.socket("A")
+    cli.connect(("198.18.0.2", PORT))
+    conn, _ = srv.accept()
+    live = conn.connection
+    assert live is not None
+    # inherited when the SYN arrived, so the window scale offered fits the buffer
+    assert live.rcv_capacity == 20_000 and live.rcv_wscale == 0

@@ -307,8 +307,8 @@ def test_icmp_and_udp() -> None:
     assert event.icmp == Icmp("packet_too_big", None, 1300, None, 1400)
     event = one("+0 < icmp unreachable port_unreachable [0:0(0)/udp(9812 > 1)]")
     assert isinstance(event, Packet)
-    assert event.icmp == Icmp("unreachable", "port_unreachable", None, (0, 0, 0))
-    assert "ICMP" in event.unsupported
+    assert event.icmp == Icmp("unreachable", "port_unreachable", None, (0, 0, 0), None, True)
+    assert event.unsupported == ("ICMP quoting a UDP-encapsulated packet",)
 
 
 # ---------------------------------------------------------------- shell and python

@@ -7,6 +7,7 @@ import pytest
 from synack.tcp.config import LINUX, RFC, TcpConfig
 from synack.tcp.connection import Connection
 from synack.tcp.state import State
+from synack.wire import TcpOptions
 
 from .harness import (
     MS,
@@ -22,13 +23,29 @@ from .harness import (
 
 def test_fin_in_established_moves_to_close_wait() -> None:
     h, conn = established()
-    h.inject("F.", RCV_NXT, SND_NXT)
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"hello")
+    h.out()
+    assert conn.recv(100) == b"hello"
+    h.inject("F.", RCV_NXT + 5, SND_NXT, at=h.now + 1 * SECOND)
     assert conn.state is State.CLOSE_WAIT
     # Linux delays this ACK (delack_min) so that an application closing at once can
     # send its FIN with it
     assert h.tx() == []
     t0 = h.now
-    assert h.run_until(t0 + 1 * SECOND) == [(t0 + 40 * MS, (".", SND_NXT, RCV_NXT + 1, 0))]
+    assert h.run_until(t0 + 1 * SECOND) == [(t0 + 40 * MS, (".", SND_NXT, RCV_NXT + 6, 0))]
+    assert conn.at_eof
+    assert conn.recv(100) == b""
+
+
+def test_fin_on_a_connection_that_carried_no_data_is_acked_after_one_tick() -> None:
+    # Linux's delayed-ACK timeout is zero until the first data arrives: the ACK leaves
+    # at the next timer tick, not 40 ms later.
+    h, conn = established()
+    h.inject("F.", RCV_NXT, SND_NXT)
+    assert conn.state is State.CLOSE_WAIT
+    assert h.tx() == []
+    t0 = h.now
+    assert h.run_until(t0 + 1 * SECOND) == [(t0 + 1 * MS, (".", SND_NXT, RCV_NXT + 1, 0))]
     assert conn.at_eof
     assert conn.recv(100) == b""
     assert h.stack.snapshot_counters()["TcpCurrEstab"] == 1  # CLOSE_WAIT counts
@@ -469,3 +486,16 @@ def test_exact_rst_in_closing_states_closes_quietly(state: str) -> None:
     assert h.tx() == []
     assert conn.state is State.CLOSED
     assert conn.error is None
+
+
+def test_closing_a_listener_forgets_half_open_children_without_a_word() -> None:
+    h = Harness()
+    listener = h.listen()
+    h.inject("S", 5000, options=TcpOptions(mss=1460))
+    assert [o.flags for o in h.out()] == ["S."]
+    listener.close()
+    assert h.tx() == []  # Linux sends nothing for a request socket
+    assert h.state() is State.CLOSED
+    # the peer's ACK now meets no connection: a plain RST at its ACK number
+    h.inject(".", 5001, h.iss + 1, at=h.now + 100 * MS)
+    assert h.tx() == [("R", h.iss + 1, 0, 0)]

@@ -197,7 +197,12 @@ def test_peer_window_is_honoured_and_slides() -> None:
     h, conn = established(options=TcpOptions(mss=1000))
     h.inject(".", RCV_NXT, SND_NXT, window=3000)
     conn.send(b"s" * 10_000)
-    assert h.tx() == [(".", SND_NXT + i * 1000, RCV_NXT, 1000) for i in range(3)]
+    # sent back to back, as one TSO frame on Linux, so the last carries PSH
+    assert h.tx() == [
+        (".", SND_NXT, RCV_NXT, 1000),
+        (".", SND_NXT + 1000, RCV_NXT, 1000),
+        ("P.", SND_NXT + 2000, RCV_NXT, 1000),
+    ]
     h.inject(".", RCV_NXT, SND_NXT + 1000, window=3000, at=h.now + 100 * MS)
     assert h.tx() == [(".", SND_NXT + 3000, RCV_NXT, 1000)]
     h.inject(".", RCV_NXT, SND_NXT + 4000, window=1000, at=h.now + 100 * MS)
@@ -209,7 +214,7 @@ def test_initial_congestion_window_is_ten_segments() -> None:
     conn.send(b"c" * 20_000)
     sent = h.tx()
     assert len(sent) == 10
-    assert sent[-1] == (".", SND_NXT + 4500, RCV_NXT, 500)
+    assert sent[-1] == ("P.", SND_NXT + 4500, RCV_NXT, 500)  # the end of the burst
 
 
 def test_nagle_holds_a_small_segment_while_data_is_unacked() -> None:
@@ -488,6 +493,22 @@ def test_in_order_data_overlapping_held_data_is_d_sacked_at_once() -> None:
     assert conn.recv(1000) == b"x" * 499
 
 
+def test_a_fin_repeating_received_data_draws_no_d_sack() -> None:
+    """Nothing can follow a FIN, so, like Linux, the receiver drops its SACK state
+    there: the ACK of a FIN that repeats data already read carries no D-SACK."""
+    h, conn = sacking()
+    data(h, 1, 100)
+    h.out()
+    assert conn.recv(1000) == b"x" * 99
+    h.inject("F.", PEER_ISS + 1, SND_NXT, payload=b"x" * 99)  # the data again, and a FIN
+    deadline = h.stack.next_deadline()
+    assert deadline is not None
+    h.now = deadline
+    h.stack.advance(deadline)  # the delayed ACK
+    assert sack_of(h) == [(SND_NXT, 101, ())]
+    assert conn.at_eof
+
+
 def test_no_sack_blocks_when_the_peer_did_not_permit_them() -> None:
     h, _conn = sacking(peer_sack=False)
     data(h, 200, 300)
@@ -508,3 +529,69 @@ def test_peek_leaves_the_data_to_be_read() -> None:
     assert conn.peek(100) == b"hello"
     assert conn.recv(100) == b"hello"
     assert conn.peek(100) == b""
+
+
+# -- PSH -------------------------------------------------------------------------------------
+
+
+def test_linux_sets_psh_at_the_end_of_each_burst_and_on_what_ends_a_write() -> None:
+    h, conn = established(options=MSS_500)
+    h.inject(".", RCV_NXT, SND_NXT, window=1000)
+    conn.send(b"p" * 2000)
+    # two segments leave together (one TSO frame on Linux): the second carries PSH
+    assert h.tx() == [(".", SND_NXT, RCV_NXT, 500), ("P.", SND_NXT + 500, RCV_NXT, 500)]
+    h.inject(".", RCV_NXT, SND_NXT + 500, window=1000, at=h.now + 10 * MS)
+    assert h.tx() == [(".", SND_NXT + 1000, RCV_NXT, 500)]  # alone, and not the end
+    h.inject(".", RCV_NXT, SND_NXT + 1500, window=1000, at=h.now + 10 * MS)
+    assert h.tx() == [("P.", SND_NXT + 1500, RCV_NXT, 500)]  # the end of what was written
+
+
+def test_bsd_sets_psh_only_on_the_segment_that_empties_the_send_buffer() -> None:
+    h, conn = established(LINUX.with_changes(psh_on_tso_frames=False), MSS_500)
+    h.inject(".", RCV_NXT, SND_NXT, window=1000)
+    conn.send(b"p" * 1500)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT, 500), (".", SND_NXT + 500, RCV_NXT, 500)]
+    h.inject(".", RCV_NXT, SND_NXT + 1000, window=1000, at=h.now + 10 * MS)
+    assert h.tx() == [("P.", SND_NXT + 1000, RCV_NXT, 500)]
+
+
+def test_a_short_segment_being_resent_is_not_held_by_nagle() -> None:
+    h, conn = established()
+    conn.send(b"m" * 1460)
+    assert h.tx() == [("P.", SND_NXT, RCV_NXT, 1460)]
+    # the path MTU drops: the segment goes again in two, the short tail too (Nagle is
+    # about new data; Linux's tcp_simple_retransmit resends all that cwnd allows)
+    conn.path_mtu_reduced(1200, h.now + 50 * MS)
+    assert h.tx() == [(".", SND_NXT, RCV_NXT, 1160), ("P.", SND_NXT + 1160, RCV_NXT, 300)]
+
+
+# -- TCP_MAXSEG and SO_RCVBUF before the SYN ------------------------------------------------
+
+
+def test_a_user_mss_caps_the_mss_we_announce_and_send_with() -> None:
+    h = Harness()
+    conn = h.stack.connect(
+        "198.18.0.1", 9, binding=h.stack.bind(None, 5000), setup=lambda c: c.set_user_mss(1100)
+    )
+    [syn] = h.out()
+    assert syn.options is not None and syn.options.mss == 1100
+    h.inject("S.", PEER_ISS, h.iss + 1, options=TcpOptions(mss=1460), sport=9, dport=5000)
+    assert conn.snd_mss == 1100  # the lesser of both sides'
+    conn.set_user_mss(0)
+    assert conn.our_mss == 1460  # 0 lifts the limit
+
+
+def test_a_receive_buffer_set_before_the_syn_picks_the_least_window_scale() -> None:
+    h = Harness()
+    conn = h.stack.connect(
+        "198.18.0.1", 9, binding=h.stack.bind(None, 5000), setup=lambda c: c.set_rcvbuf(20_000)
+    )
+    [syn] = h.out()
+    assert syn.options is not None and syn.options.wscale == 0
+    assert syn.window == 20_000 and conn.rcv_capacity == 20_000
+    h = Harness(LINUX.with_changes(rcvbuf_sets_wscale=False, wscale=6))
+    h.stack.connect(
+        "198.18.0.1", 9, binding=h.stack.bind(None, 5000), setup=lambda c: c.set_rcvbuf(20_000)
+    )
+    [syn] = h.out()
+    assert syn.options is not None and syn.options.wscale == 6  # BSD: from sb_max

@@ -344,4 +344,4 @@ def test_pure_window_update_with_same_seq_and_ack_reopens_the_window() -> None:
     conn.send(b"b" * 2000)
     assert h.tx() == []
     h.inject(".", RCV_NXT, SND_NXT + 500, window=1000, at=h.now + 10 * MS)
-    assert h.tx() == [(".", SND_NXT + 500, RCV_NXT, 500), (".", SND_NXT + 1000, RCV_NXT, 500)]
+    assert h.tx() == [(".", SND_NXT + 500, RCV_NXT, 500), ("P.", SND_NXT + 1000, RCV_NXT, 500)]

@@ -40,6 +40,14 @@ TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
 #: connection inherits it.
 TCP_IDLE_TIMEOUT = 0x5A01
 TCP_DEFER_ACCEPT = getattr(_std, "TCP_DEFER_ACCEPT", 9)
+TCP_LINGER2 = getattr(_std, "TCP_LINGER2", 8)
+TCP_MAXSEG = getattr(_std, "TCP_MAXSEG", 2)
+#: Linux's bounds on TCP_MAXSEG (TCP_MIN_MSS and MAX_TCP_WINDOW).
+MAXSEG_MIN, MAXSEG_MAX = 88, 32767
+#: What TCP_MAXSEG reads before a connection has learnt its MSS (Linux's TCP_MSS_DEFAULT).
+MSS_DEFAULT = 536
+#: Linux's TCP_FIN_TIMEOUT_MAX: the longest TCP_LINGER2 it keeps, in seconds.
+LINGER2_MAX_S = 120
 
 Address = tuple[str, int]
 
@@ -134,13 +142,21 @@ class Socket:
             (IPPROTO_TCP, TCP_USER_TIMEOUT),
             (IPPROTO_TCP, TCP_IDLE_TIMEOUT),
             (IPPROTO_TCP, TCP_DEFER_ACCEPT),
+            (IPPROTO_TCP, TCP_LINGER2),
+            (IPPROTO_TCP, TCP_MAXSEG),
         ):
             raise _error(errno.ENOPROTOOPT)
-        if isinstance(value, int) and value < 0:
+        if option == TCP_MAXSEG and level == IPPROTO_TCP:
+            mss = _int(value)
+            if mss and not MAXSEG_MIN <= mss <= MAXSEG_MAX:
+                raise _error(errno.EINVAL)
+        if isinstance(value, int) and value < 0 and option != TCP_LINGER2:
             raise _error(errno.EINVAL)
         self._opts[(level, option)] = value
         if (level, option) == (IPPROTO_TCP, TCP_DEFER_ACCEPT) and self._listener is not None:
             self._listener.set_defer_accept(_int(value))
+        if self._listener is not None:
+            self._configure_listener(self._listener)
         if self._conn is not None:
             self._apply_options(self._conn)
             self.driver.kick()
@@ -164,7 +180,26 @@ class Socket:
             return self._keepalive_setting(option)
         if (level, option) == (IPPROTO_TCP, TCP_DEFER_ACCEPT) and self._listener is not None:
             return self._listener.defer_accept_seconds()  # rounded to whole timeouts
+        if (level, option) == (IPPROTO_TCP, TCP_MAXSEG):
+            return self._maxseg()
+        if (level, option) == (IPPROTO_TCP, TCP_LINGER2):
+            linger2 = _opt_int(self._opts, (level, option))
+            if linger2 is None or linger2 == 0:
+                return self.driver.stack.config.fin_timeout
+            return -1 if linger2 < 0 else min(linger2, LINGER2_MAX_S)
         return self._opts.get((level, option), 0)
+
+    def _maxseg(self) -> int:
+        """Linux's answer: the MSS the connection sends with (less the timestamp option;
+        536 until the peer has told its own), but the TCP_MAXSEG set while closed."""
+        user_mss = _opt_int(self._opts, (IPPROTO_TCP, TCP_MAXSEG))
+        if not self.driver.stack.config.maxseg_reads_user_mss:
+            user_mss = None
+        with self.driver.guard():
+            conn = self._conn
+            if conn is not None and not (user_mss and conn.state is State.CLOSED):
+                return conn.snd_mss
+        return user_mss or MSS_DEFAULT
 
     def _keepalive_setting(self, option: int) -> int:
         """Keepalive settings in force: the connection's, else what was set, else the
@@ -195,6 +230,12 @@ class Socket:
         config = self.driver.stack.config
         return config.rmem if receive else config.wmem
 
+    def _configure_listener(self, listener: Listener) -> None:
+        """What a SYN,ACK sent from the SYN cache needs of the socket's options."""
+        listener.user_mss = _opt_int(self._opts, (IPPROTO_TCP, TCP_MAXSEG)) or 0
+        rcvbuf = _opt_int(self._opts, (SOL_SOCKET, SO_RCVBUF))
+        listener.rcvbuf = None if rcvbuf is None else max(rcvbuf, 256)
+
     def _apply_options(self, conn: Connection) -> None:
         opts = self._opts
         conn.reuseaddr = self._reuseaddr
@@ -205,13 +246,20 @@ class Socket:
         if (IPPROTO_TCP, TCP_NODELAY) in opts:
             conn.nodelay = bool(opts[(IPPROTO_TCP, TCP_NODELAY)])
         if (SOL_SOCKET, SO_RCVBUF) in opts:
-            conn.rcv_capacity = max(int(_int(opts[(SOL_SOCKET, SO_RCVBUF)])), 256)
+            conn.set_rcvbuf(max(int(_int(opts[(SOL_SOCKET, SO_RCVBUF)])), 256))
         if (SOL_SOCKET, SO_SNDBUF) in opts:
             conn.snd_capacity = max(int(_int(opts[(SOL_SOCKET, SO_SNDBUF)])), 256)
         if (IPPROTO_TCP, TCP_USER_TIMEOUT) in opts:
             conn.user_timeout_us = _int(opts[(IPPROTO_TCP, TCP_USER_TIMEOUT)]) * MILLISECOND
         if (IPPROTO_TCP, TCP_IDLE_TIMEOUT) in opts:
             conn.set_idle_timeout(_int(opts[(IPPROTO_TCP, TCP_IDLE_TIMEOUT)]))
+        if (IPPROTO_TCP, TCP_MAXSEG) in opts and conn.state in (State.CLOSED, State.LISTEN):
+            conn.set_user_mss(_int(opts[(IPPROTO_TCP, TCP_MAXSEG)]))  # before the SYN only
+        if (IPPROTO_TCP, TCP_LINGER2) in opts:
+            # Seconds an orphan may stay in FIN_WAIT_2; 0 means the sysctl, a negative
+            # value no time at all (where Linux also resets the peer, synack just closes).
+            linger2 = _int(opts[(IPPROTO_TCP, TCP_LINGER2)])
+            conn.linger2_us = None if linger2 == 0 else max(min(linger2, LINGER2_MAX_S), 0) * SECOND
         keep = (SOL_SOCKET, SO_KEEPALIVE) in opts or any(
             (IPPROTO_TCP, o) in opts for o in (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
         )
@@ -294,6 +342,8 @@ class Socket:
         if self._binding is None:
             self._binding = self.driver.stack.bind(None, 0, self._reuseaddr)
         self._listener = self.driver.stack.listen(self._binding, backlog, max_per_peer)
+        self._listener.setup = self._apply_options
+        self._configure_listener(self._listener)
         self._binding = None
         defer = self._opts.get((IPPROTO_TCP, TCP_DEFER_ACCEPT))
         if defer is not None:

@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="script files or folders")
     parser.add_argument(
         "--profile",
-        choices=("auto", "linux", "linux-legacy", "freebsd"),
+        choices=("auto", "linux", "linux-legacy", "freebsd", "freebsd-legacy"),
         default="auto",
         help="the kernel the scripts were written for (auto: by path and content)",
     )

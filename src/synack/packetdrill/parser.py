@@ -212,6 +212,7 @@ class Icmp:
     mtu: int | None = None
     quoted_seq: tuple[int, int, int] | None = None
     quoted_udp_len: int | None = None
+    quoted_encapsulated: bool = False  # the quoted packet travels in UDP (``/udp(a > b)``)
 
 
 @dataclass(frozen=True)
@@ -507,6 +508,7 @@ class _Builder(Transformer[Token, Any]):
         mtu: int | None = None
         quoted: tuple[int, int, int] | None = None
         udp_len: int | None = None
+        encapsulated = False
         for item in items:
             if isinstance(item, Token) and item.type == "NAME":
                 names.append(str(item))
@@ -515,11 +517,11 @@ class _Builder(Transformer[Token, Any]):
             elif isinstance(item, tuple) and item[0] == "udp":
                 udp_len = item[1]
             elif isinstance(item, tuple) and item[0] == "udp_encap":
-                pass  # the quoted packet's UDP encapsulation: not modelled
+                encapsulated = True
             elif isinstance(item, tuple):
                 quoted = item
         code = names[1] if len(names) > 1 else None
-        return Icmp(names[0], code, mtu, quoted, udp_len)
+        return Icmp(names[0], code, mtu, quoted, udp_len, encapsulated)
 
     def encap_suffix(self, src: Token, dst: Token) -> tuple[str, tuple[int, int]]:
         return ("udp_encap", (int(src), int(dst)))
@@ -632,7 +634,10 @@ def _make_packet(
             **common,
         )
     if isinstance(payload, Icmp):
-        unsupported.append("ICMP")
+        if payload.quoted_udp_len is not None:
+            unsupported.append("ICMP quoting a UDP packet")
+        if payload.quoted_encapsulated:
+            unsupported.append("ICMP quoting a UDP-encapsulated packet")
         return Packet(
             flags=None,
             seq_start=None,

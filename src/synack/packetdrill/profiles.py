@@ -118,6 +118,8 @@ LINUX_SYSCTLS: dict[str, SysctlRule] = {
     "net.ipv4.tcp_timestamps": _flag("timestamps"),
     "net.ipv4.tcp_window_scaling": _flag("window_scaling"),
     "net.ipv4.tcp_sack": _flag("sack"),
+    # synack never holds data back to build a bigger TSO frame, as a large divisor asks.
+    "net.ipv4.tcp_tso_win_divisor": _only("100"),
     "net.ipv4.tcp_rmem": _linux_rmem,
     "net.ipv4.tcp_wmem": _middle("wmem"),
     "net.ipv4.tcp_ecn": _only("0"),
@@ -173,6 +175,8 @@ class Profile:
     gso: bool = False
     #: Shell scripts (by file name) that set up what the profile already is.
     setup_commands: frozenset[str] = frozenset()
+    #: FreeBSD's TCP_INFO gives tcpi_snd_cwnd in bytes; Linux's in segments.
+    tcpi_cwnd_bytes: bool = False
 
 
 #: gtests/net/common/defaults.sh: timestamps, SACK, initial window 10, syn_retries 5,
@@ -186,10 +190,14 @@ LINUX_PROFILE = Profile(
 )
 
 #: Linux as packetdrill's first published tests (the nplab+packetdrill corpus) assumed it:
-#: no defaults.sh, and a tcp_rmem max of at most 4 MB, so the SYN offers ``wscale 6``.
+#: no defaults.sh, a tcp_rmem max of at most 4 MB, so the SYN offers ``wscale 6``, no
+#: PSH forced onto every TSO frame and TCP_MAXSEG read back as 536 until connected
+#: (Linux changed both later).
 LINUX_LEGACY_PROFILE = Profile(
     name="linux-legacy",
-    config=LINUX_PROFILE.config.with_changes(wscale=6),
+    config=LINUX_PROFILE.config.with_changes(
+        wscale=6, psh_on_tso_frames=False, maxseg_reads_user_mss=False
+    ),
     sysctls=LINUX_SYSCTLS,
     gso=True,
 )
@@ -210,6 +218,8 @@ FREEBSD_PROFILE = Profile(
         ack_fin_at_once=True,
         ack_every_other_segment=True,
         repeat_fin=True,
+        psh_on_tso_frames=False,
+        rcvbuf_sets_wscale=False,
         timewait_acks_all=True,
         rfc1337=1,  # tcp_twcheck drops every RST in TIME-WAIT
         invalid_ratelimit=1000,  # net.inet.tcp.ack_war_timewindow
@@ -232,12 +242,24 @@ FREEBSD_PROFILE = Profile(
     ),
     sysctls=FREEBSD_SYSCTLS,
     defines=frozenset({"FreeBSD"}),
+    tcpi_cwnd_bytes=True,
+)
+
+#: FreeBSD as packetdrill's own ``tests/bsd`` scripts (written around FreeBSD 10) found
+#: it: a SYN,ACK at a listener still drew a RST, as RFC 9293 says.
+FREEBSD_LEGACY_PROFILE = Profile(
+    name="freebsd-legacy",
+    config=FREEBSD_PROFILE.config.with_changes(listen_rst_synack=True),
+    sysctls=FREEBSD_SYSCTLS,
+    defines=frozenset({"FreeBSD"}),
+    tcpi_cwnd_bytes=True,
 )
 
 PROFILES = {
     "linux": LINUX_PROFILE,
     "linux-legacy": LINUX_LEGACY_PROFILE,
     "freebsd": FREEBSD_PROFILE,
+    "freebsd-legacy": FREEBSD_LEGACY_PROFILE,
 }
 
 
@@ -251,6 +273,8 @@ def pick_profile(name: str, path: str | Path | None = None, text: str = "") -> P
                 f"unknown profile {name!r}; known: auto, {', '.join(PROFILES)}"
             ) from None
     where = str(path or "").lower()
+    if "/packetdrill/tests/bsd/" in where:  # packetdrill's own FreeBSD examples
+        return FREEBSD_LEGACY_PROFILE
     if "freebsd" in where or "net.inet." in text:
         return FREEBSD_PROFILE
     if "nplab+packetdrill" in where:

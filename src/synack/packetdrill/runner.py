@@ -28,6 +28,7 @@ from synack.api.socket import Socket
 from synack.packetdrill.parser import (
     Eol,
     Expr,
+    Icmp,
     Mss,
     Nop,
     Or,
@@ -48,12 +49,15 @@ from synack.packetdrill.parser import (
     parse,
 )
 from synack.packetdrill.profiles import Profile, UnsupportedSetting, pick_profile
+from synack.packetdrill.tcpinfo import AssertionFailed, run_block, tcp_info
+from synack.packetdrill.tcpinfo import Unsupported as UnsupportedPython
 from synack.stack import Stack, pack_address
 from synack.tcp.config import TcpConfig
 from synack.tcp.events import ConnKey
-from synack.tcp.state import State
+from synack.tcp.state import SYNCHRONIZED, State
 from synack.wire.errors import MalformedPacket
-from synack.wire.ip import PROTO_TCP, build_ip, parse_ip
+from synack.wire.icmp import IcmpMessage, build_icmp
+from synack.wire.ip import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, build_ip, parse_ip
 from synack.wire.tcp import (
     ACK,
     CWR,
@@ -92,6 +96,61 @@ _OPTION_KIND = {Mss: MSS, Nop: NOP, Eol: EOL, WScale: WSCALE, SackOK: SACK_PERMI
 _OPTION_KIND.update({Sack: SACK, Timestamp: TIMESTAMP})
 
 _TCP_MAXSEG = 2  # netinet/tcp.h (Linux and BSD alike)
+#: ICMPv4 types and destination-unreachable codes by packetdrill's names (RFC 792, 1812).
+_ICMP_TYPES = {
+    "echo_reply": 0,
+    "unreachable": 3,
+    "source_quench": 4,
+    "redirect": 5,
+    "echo_request": 8,
+    "time_exceeded": 11,
+    "parameter_problem": 12,
+    "timestamp_request": 13,
+    "timestamp_reply": 14,
+    "information_request": 15,
+    "information_reply": 16,
+    "address_mask_request": 17,
+    "address_mask_reply": 18,
+}
+_ICMP_UNREACHABLE_CODES = {
+    name: code
+    for code, name in enumerate(
+        [
+            "net_unreachable",
+            "host_unreachable",
+            "protocol_unreachable",
+            "port_unreachable",
+            "frag_needed",
+            "source_route_failed",
+            "net_unknown",
+            "host_unknown",
+            "source_host_isolated",
+            "net_prohibited",
+            "host_prohibited",
+            "net_unreachable_for_tos",
+            "host_unreachable_for_tos",
+            "packet_filtered",
+            "precedence_violation",
+            "precedence_cutoff",
+        ]
+    )
+}
+#: ICMPv6 types and destination-unreachable codes (RFC 4443).
+_ICMPV6_TYPES = {
+    "unreachable": 1,
+    "packet_too_big": 2,
+    "time_exceeded": 3,
+    "parameter_problem": 4,
+    "echo_request": 128,
+    "echo_reply": 129,
+}
+_ICMPV6_UNREACHABLE_CODES = {
+    "no_route": 0,
+    "admin_prohibited": 1,
+    "beyond_scope": 2,
+    "address_unreachable": 3,
+    "port_unreachable": 4,
+}
 _SYMBOLS: dict[str, int] = {
     "AF_INET": _std.AF_INET,
     "AF_INET6": _std.AF_INET6,
@@ -112,6 +171,7 @@ _SYMBOLS: dict[str, int] = {
     "TCP_KEEPINTVL": 5,
     "TCP_KEEPCNT": 6,
     "TCP_USER_TIMEOUT": 18,
+    "TCP_LINGER2": 8,
     "TCP_MAXSEG": _TCP_MAXSEG,
     "SHUT_RD": _std.SHUT_RD,
     "SHUT_WR": _std.SHUT_WR,
@@ -123,9 +183,9 @@ _SYMBOLS: dict[str, int] = {
     "O_RDWR": 2,
     "O_NONBLOCK": 0o4000,
     "MSG_PEEK": _std.MSG_PEEK,
+    "SIOCINQ": 0x541B,
+    "FIONREAD": 0x541B,
 }
-#: Read-only here: the send MSS in force (setting it would need the core to clamp ours).
-_TCP_MAXSEG_KEY = (_std.IPPROTO_TCP, _TCP_MAXSEG)
 #: TcpConfig fields a kernel reads on every segment, so a script may change them mid-run.
 _LIVE_SETTINGS = frozenset({"insecure_rst", "insecure_syn", "drop_synfin", "rfc1337"})
 #: (level, option) pairs the Socket supports.
@@ -141,6 +201,8 @@ _SOCKOPTS = {
     (_std.IPPROTO_TCP, 5),
     (_std.IPPROTO_TCP, 6),
     (_std.IPPROTO_TCP, 18),
+    (_std.IPPROTO_TCP, 8),
+    (_std.IPPROTO_TCP, _TCP_MAXSEG),
 }
 #: The system calls the runner plays (besides socket()).
 _SYSCALLS = frozenset(
@@ -158,9 +220,11 @@ _SYSCALLS = frozenset(
         "fcntl",
         "setsockopt",
         "getsockopt",
+        "ioctl",
     ]
 )
-_TCPI_CHECK = re.compile(r"assert\s+tcpi_(\w+)\s*==\s*(\w+)\s*(?:,.*)?")
+#: ioctl() requests the runner answers: bytes ready to read (SIOCINQ, alias FIONREAD).
+_SIOCINQ = 0x541B
 _SOCKSTAT = re.compile(
     r"sockstat -([46]) -P tcp(?: -s)?(?: -p (\d+))?(?: -s)?"
     r" \| (?:grep packetdril \| )?grep -c (\w+) \| grep (\d+)"
@@ -233,7 +297,12 @@ class _Runner:
         if version not in ("ipv4", "ipv6"):
             raise _unsupported(f"--ip_version={version}")
         self.v6 = version == "ipv6"
-        handled = {"tolerance_usecs", "ip_version", "local_ip", "remote_ip"}
+        # --mss: the segment size packetdrill's GSO cuts injected packets into; the
+        # kernel's GRO hands TCP the whole packet again, and so does the runner.
+        handled = {"tolerance_usecs", "ip_version", "local_ip", "remote_ip", "mss"}
+        handled.add("tcp_ts_tick_usecs")  # checked in _compare_options
+        # With a TS val tick, outbound TS vals are checked (within the time tolerance).
+        self.ts_tick_us = int(opts.get("tcp_ts_tick_usecs") or 0)
         for name in opts:
             if name not in handled:
                 raise _unsupported(f"option --{name}")
@@ -263,6 +332,7 @@ class _Runner:
         self.blocked: Syscall | None = None
         self.started = False
         self.timer_steps = 0
+        self.python_names: dict[str, int] = {}  # constants the script's Python blocks set
 
     def _new_stack(self) -> Stack:
         return Stack([self.local_packed], self.config, seed=1, name="packetdrill", strict=True)
@@ -270,8 +340,14 @@ class _Runner:
     # ------------------------------------------------------------ clock and packets
 
     def collect(self) -> None:
-        """Stamp what the stack sent with the current time; remember each ISN seen."""
+        """Stamp what the stack sent with the current time; remember each ISN seen.
+
+        Only TCP is kept: packetdrill watches the socket under test, so the stack's own
+        ICMP (an echo reply, say) goes unseen, as the kernel's does."""
         for packet in self.stack.transmit():
+            protocol = packet[9] if packet[0] >> 4 == 4 else packet[6]
+            if protocol in (PROTO_ICMP, PROTO_ICMPV6):
+                continue
             self.queue.append((self.now, packet))
         for key, conn in self.stack.connections.items():
             self.isns[key] = conn.iss
@@ -427,6 +503,9 @@ class _Runner:
     def inject(self, packet: Packet) -> None:
         if packet.unsupported:
             raise _unsupported(", ".join(packet.unsupported))
+        if packet.icmp is not None:
+            self._inject_icmp(packet.icmp)
+            return
         if packet.seq_start is None or packet.payload_len is None:
             raise _unsupported("an injected packet without a sequence number")
         key = self._key_for_inbound(packet)
@@ -436,9 +515,10 @@ class _Runner:
             self.isns[key] = conn.iss
         elif (entry := self.stack.syn_entry(key)) is not None:
             self.isns[key] = entry.iss
+        # An ACK without a number acknowledges script sequence number 0, as in packetdrill.
         ack = 0
-        if packet.ack is not None:
-            ack = (packet.ack + self._isn_offset(key)) & 0xFFFFFFFF
+        if packet.ack is not None or flags & ACK:
+            ack = ((packet.ack or 0) + self._isn_offset(key)) & 0xFFFFFFFF
         options = None
         if packet.options:
             options = self._options(packet.options)
@@ -466,6 +546,42 @@ class _Runner:
         self.stack.receive(raw, self.now)
         self.collect()
 
+    def _inject_icmp(self, icmp: Icmp) -> None:
+        """An ICMP error from the peer's address about our connection, quoting the IP
+        header and first 8 TCP bytes of a segment we sent (``[seq:...]``, else seq 0)."""
+        v6 = self.v6
+        types, codes = (
+            (_ICMPV6_TYPES, _ICMPV6_UNREACHABLE_CODES)
+            if v6
+            else (_ICMP_TYPES, _ICMP_UNREACHABLE_CODES)
+        )
+        kind = types.get(icmp.type, _numbered(icmp.type, "type_"))
+        code = 0 if icmp.code is None else codes.get(icmp.code, _numbered(icmp.code, "code_"))
+        if kind is None or code is None:
+            raise _unsupported(f"ICMP {icmp.type} {icmp.code or ''}".strip())
+        mtu = icmp.mtu or 0
+        rest = mtu.to_bytes(4, "big") if v6 else bytes(2) + (mtu & 0xFFFF).to_bytes(2, "big")
+        key = self.key
+        if key is None:
+            key = self._key_for_inbound_icmp()
+        seq = icmp.quoted_seq[0] if icmp.quoted_seq is not None else 0
+        seq = (seq + self._isn_offset(key)) & 0xFFFFFFFF
+        quoted_tcp = struct.pack("!HHI", key[1], key[3], seq)
+        quoted_ip = build_ip(key[0], key[2], PROTO_TCP, quoted_tcp)
+        body = quoted_ip[: len(quoted_ip) - len(quoted_tcp)] + quoted_tcp
+        try:
+            message = build_icmp(IcmpMessage(kind, code, rest, body), key[2], key[0])
+        except ValueError as exc:
+            raise _Stop("error", f"cannot build ICMP: {exc}") from None
+        protocol = PROTO_ICMPV6 if v6 else PROTO_ICMP
+        self.stack.receive(build_ip(key[2], key[0], protocol, message), self.now)
+        self.collect()
+
+    def _key_for_inbound_icmp(self) -> ConnKey:
+        """No connection yet: the 4-tuple the next one would have."""
+        port = next(iter(self.stack.listeners), (b"", self.profile.port))[1]
+        return (self.local_packed, port, self.remote_packed, self.profile.remote_port)
+
     @staticmethod
     def _flags(packet: Packet) -> int:
         bits = 0
@@ -478,6 +594,8 @@ class _Runner:
     def expect(self, packet: Packet, start: int | None, end: int | None) -> None:
         if packet.unsupported:
             raise _unsupported(", ".join(packet.unsupported))
+        if packet.icmp is not None:
+            raise _unsupported("an outbound ICMP message")
         text = self._source(packet.line)
         if not self.queue:
             limit = (end + self._tolerance(end)) if end is not None else self.now + HORIZON_US
@@ -541,6 +659,10 @@ class _Runner:
                 or not nxt.payload
                 or nxt.flags & (SYN | FIN | RST | URG)
                 or len(payload) + len(nxt.payload) > GSO_MAX_BYTES
+                or (
+                    packet.payload_len is not None
+                    and len(payload) + len(nxt.payload) > packet.payload_len
+                )
             ):
                 break
             self.queue.pop(0)
@@ -605,6 +727,11 @@ class _Runner:
                     raise _unsupported("named timestamp values")
                 if self.ts_offset is None:
                     self.ts_offset = (actual.timestamp[0] - opt.val) & 0xFFFFFFFF
+                elif self.ts_tick_us:
+                    drift = (actual.timestamp[0] - self.ts_offset - opt.val) & 0xFFFFFFFF
+                    drift = min(drift, 0x100000000 - drift)
+                    if drift * self.ts_tick_us > self.tolerance_us:
+                        return "timestamp value"
                 if actual.timestamp[1] != opt.ecr & 0xFFFFFFFF:
                     return "timestamp echo"
         return ""
@@ -694,7 +821,10 @@ class _Runner:
         if isinstance(expr, list):
             return self._value(expr[0]) if len(expr) == 1 else None
         if isinstance(expr, Struct):
-            onoff, linger = expr.get("l_onoff"), expr.get("l_linger")
+            onoff = expr.get("l_onoff")
+            linger = expr.get("l_linger")
+            if onoff is None and linger is None:  # older scripts drop the l_ prefix
+                onoff, linger = expr.get("onoff"), expr.get("linger")
             if isinstance(onoff, int) and isinstance(linger, int):
                 return struct.pack("ii", onoff, linger)
         raise _unsupported(f"argument {expr!r}")
@@ -789,6 +919,8 @@ class _Runner:
             return self._setsockopt(call, sock)
         if name == "getsockopt":
             return self._getsockopt(call, sock)
+        if name == "ioctl":
+            return self._ioctl(call, sock)
         raise _unsupported(f"system call {name}()")
 
     def _peek(self, call: Syscall, fd: int, sock: Socket) -> int:
@@ -818,6 +950,20 @@ class _Runner:
             return 0
         raise _unsupported(f"fcntl command {call.args[1]!r}")
 
+    def _ioctl(self, call: Syscall, sock: Socket) -> int:
+        """SIOCINQ: the bytes a read would return now (Linux's tcp_inq: none before the
+        handshake completes, EINVAL on a listener)."""
+        if self._int_arg(call, 1) != _SIOCINQ:
+            raise _unsupported(f"ioctl() request {_show(call.args[1])}")
+        conn = sock.connection
+        if conn is None:
+            raise OSError(_errno.EINVAL, os.strerror(_errno.EINVAL))
+        got = conn.readable_bytes() if conn.state in SYNCHRONIZED else 0
+        want = self._value(call.args[2]) if len(call.args) > 2 else None
+        if isinstance(want, int) and want != got:
+            raise _fail(call.line, f"expected ioctl(SIOCINQ) value {want} got {got}")
+        return 0
+
     def _sockopt(self, call: Syscall) -> tuple[int, int]:
         level, option = self._int_arg(call, 1), self._int_arg(call, 2)
         if (level, option) not in _SOCKOPTS:
@@ -833,15 +979,8 @@ class _Runner:
         return 0
 
     def _getsockopt(self, call: Syscall, sock: Socket) -> int:
-        level, option = self._int_arg(call, 1), self._int_arg(call, 2)
-        if (level, option) == _TCP_MAXSEG_KEY:
-            # Linux's mss_cache: the MSS we send with (less the timestamp option), 536
-            # until a peer has told us its own.
-            conn = sock.connection
-            raw: int | bytes = conn.snd_mss if conn is not None else 536
-        else:
-            level, option = self._sockopt(call)
-            raw = sock.getsockopt(level, option)
+        level, option = self._sockopt(call)
+        raw = sock.getsockopt(level, option)
         got = raw if isinstance(raw, int) else int.from_bytes(raw[:4], "little", signed=True)
         want = self._value(call.args[3]) if len(call.args) > 3 else None
         if isinstance(want, int) and want != got:
@@ -944,25 +1083,28 @@ class _Runner:
             raise _fail(event.line, f"expected {wanted} socket(s) in {state_name} got {count}")
 
     def python(self, event: PythonBlock) -> None:
-        """Checks of the form ``assert tcpi_<field> == <value>[, message]``, one a line."""
-        checks = [line.strip() for line in event.code.splitlines() if line.strip()]
-        matches = [_TCPI_CHECK.fullmatch(check) for check in checks]
-        if not checks or any(m is None or m.group(1) not in ("state", "snd_cwnd") for m in matches):
-            raise _unsupported(f"Python block {event.code.strip()!r}")
-        sock = self.fds.get(self.last_fd) if self.last_fd is not None else None
-        for match in matches:
-            assert match is not None
-            name, want = match.group(1), match.group(2)
-            if name == "state":
-                want = want.removeprefix("TCPI_").replace("SYN_RECEIVED", "SYN_RCVD")
-                got = "CLOSED" if sock is None else str(sock.state)
-            else:
-                conn = sock.connection if sock is not None else None
-                if conn is None or not want.isdigit():
-                    raise _unsupported(f"Python block {event.code.strip()!r}")
-                got = str(conn.cc.cwnd // conn.snd_mss)  # Linux counts it in segments
-            if got != want:
-                raise _fail(event.line, f"expected tcpi_{name} {want} got {got}")
+        """Asserts over the TCP_INFO of the socket under test: the one holding the
+        connection the packets are about, else the one the script last used."""
+        sock = next(
+            (s for s in self.fds.values() if s.connection and s.connection.key == self.key),
+            self.fds.get(self.last_fd) if self.last_fd is not None else None,
+        )
+        if sock is None:
+            info = tcp_info(None, State.CLOSED, self.now, self.profile.tcpi_cwnd_bytes)
+        else:
+            info = tcp_info(sock.connection, sock.state, self.now, self.profile.tcpi_cwnd_bytes)
+        try:
+            run_block(event.code, info, self.python_names)
+        except UnsupportedPython as exc:
+            raise _unsupported(f"Python block {event.code.strip()!r}: {exc}") from None
+        except AssertionFailed as exc:
+            raise _fail(event.line, f"assert {exc}") from None
+
+
+def _numbered(name: str, prefix: str) -> int | None:
+    """``type_255`` / ``code_3``: a number packetdrill's names do not cover."""
+    number = name.removeprefix(prefix)
+    return int(number) if name.startswith(prefix) and number.isdigit() else None
 
 
 def _show(expr: Expr) -> str:

@@ -94,6 +94,19 @@ class TcpConfig:
     syn_cache: bool = True
     syncache_buckets: int = 512
     syncache_bucket_limit: int = 30
+    # Linux's delayed-ACK timeout (ato) is zero until the first data arrives, so an ACK
+    # it delays before then (of a FIN, say) leaves at the next timer tick, one jiffy on.
+    delack_first_us: int = 1 * MILLISECOND
+    # Linux sets PSH on every TSO/GSO frame (several segments sent as one) so that the
+    # receiver's GRO flushes it at once; a segment sent alone carries PSH only if it ends
+    # what was written. BSD sets PSH only on a segment that empties the send buffer.
+    psh_on_tso_frames: bool = True
+    # Linux: a receive buffer the user set (SO_RCVBUF) before the SYN caps the window, so
+    # the window scale offered is the least that covers it; BSD derives it from sb_max.
+    rcvbuf_sets_wscale: bool = True
+    # getsockopt(TCP_MAXSEG) on a closed or listening socket reads the TCP_MAXSEG set
+    # (Linux since 4.13); before, it read the default MSS of 536.
+    maxseg_reads_user_mss: bool = True
 
     def __post_init__(self) -> None:
         for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):

@@ -194,8 +194,13 @@ def window_scale_for(config: TcpConfig) -> int:
     """The shift we announce: the configured one, or the least that covers rmem."""
     if config.wscale is not None:
         return config.wscale
+    return least_window_scale(config.rmem)
+
+
+def least_window_scale(size: int) -> int:
+    """The least shift that lets a 16-bit window field cover ``size`` bytes."""
     shift = 0
-    while (config.rmem >> shift) > MAX_WINDOW and shift < MAX_WSCALE:
+    while (size >> shift) > MAX_WINDOW and shift < MAX_WSCALE:
         shift += 1
     return shift
 
@@ -257,6 +262,7 @@ class Connection:
         "last_recv_us",
         "last_send_us",
         "linger",
+        "linger2_us",
         "listener",
         "max_snd_wnd",
         "nodelay",
@@ -444,6 +450,7 @@ class Connection:
         self.user_timeout_us = 0
         self.nodelay = False
         self.linger: int | None = None
+        self.linger2_us: int | None = None  # TCP_LINGER2; None: the fin_timeout sysctl
         self.reuseaddr = False
         self.orphaned = False
         self.last_recv_us = now
@@ -964,6 +971,29 @@ class Connection:
             self._set_state(State.CLOSED, "abort")
             self.host.reschedule(self)
 
+    def set_rcvbuf(self, size: int) -> None:
+        """SO_RCVBUF. Set before the SYN goes out, it also sets the window scale we offer
+        where Linux does (rcvbuf_sets_wscale): the least shift that fits the buffer,
+        for the user has fixed the buffer, so the window will never outgrow it."""
+        self.rcv_capacity = size
+        if self.config.rcvbuf_sets_wscale and self.state in (State.CLOSED, State.LISTEN):
+            self.rcv_wscale = least_window_scale(size)
+
+    def set_user_mss(self, user_mss: int) -> None:
+        """TCP_MAXSEG: announce, and so receive, segments no larger than ``user_mss``
+        (0 lifts the limit). The send MSS follows, being the lesser of both sides'."""
+        derived = self.config.mtu - (60 if self.v6 else 40)
+        self.our_mss = min(derived, user_mss) if user_mss else derived
+
+    def discard(self) -> None:
+        """CLOSED without a word to the peer: a half-open connection whose listener went
+        away is forgotten, as Linux forgets its request sockets; a later segment from the
+        peer then meets no connection and draws the usual RST."""
+        self.now = self.host.now
+        if self.state is not State.CLOSED:
+            self._set_state(State.CLOSED, "discard")
+            self.host.reschedule(self)
+
     def set_keepalive(
         self,
         enabled: bool,
@@ -1015,7 +1045,10 @@ class Connection:
         self.close()
 
     def _arm_fin_wait_2(self) -> None:
-        self.state_at = self.now + self.config.fin_timeout * SECOND
+        linger2 = self.linger2_us
+        self.state_at = self.now + (
+            self.config.fin_timeout * SECOND if linger2 is None else linger2
+        )
 
     # ------------------------------------------------------------------ timers
 
@@ -1257,6 +1290,7 @@ class Connection:
         if not self.fin_queued and (self.snd_nxt - self.snd_buf_seq) & sq.MASK == len(self.snd_buf):
             return  # nothing unsent: the common case on the receiving side
         mss = self._payload_room()
+        frame = 0  # segments sent back to back in this pass: one TSO frame on Linux
         while True:
             # sq.diff written out (twice): this loop runs for every segment sent.
             offset = (self.snd_nxt - self.snd_buf_seq) & sq.MASK
@@ -1286,14 +1320,26 @@ class Connection:
                             # 1 s, so a backed-off RTO must not stretch it further.
                             self.persist_at = self.now + min(self.rto.rto, SWS_OVERRIDE_MAX_US)
                         break
-                elif n < mss and in_flight > 0 and not self.nodelay and not fin_due:
-                    break  # Nagle: one small segment in flight at a time
+                elif (
+                    n < mss
+                    and in_flight > 0
+                    and not self.nodelay
+                    and not fin_due
+                    and not sq.lt(self.snd_nxt, self.snd_max)
+                ):
+                    break  # Nagle (new data only): one small segment in flight at a time
                 self.persist_at = None
                 self.persist_backoff = 0
                 start = offset
                 chunk = bytes(memoryview(self.snd_buf)[start : start + n])
                 last = n == available
-                flags = ACK | (PSH if last else 0)
+                frame += 1
+                push = last or (
+                    frame > 1
+                    and self.config.psh_on_tso_frames
+                    and not self._sends_more(available - n, window - n, fin_due)
+                )
+                flags = ACK | (PSH if push else 0)
                 if last and self.fin_queued:
                     flags |= FIN
                 self._transmit_data(chunk, flags)
@@ -1315,6 +1361,16 @@ class Connection:
             return self.snd_mss
         room = MAX_SACK_BLOCKS_WITH_TS if self.ts_ok else MAX_SACK_BLOCKS
         return self.snd_mss - 4 - 8 * min(blocks, room)
+
+    def _sends_more(self, available: int, window: int, fin_due: bool) -> bool:
+        """Whether `_output` goes on to send another segment, data now being in flight:
+        a full one always, the last short one only where Nagle lets it go."""
+        if available <= 0 or window <= 0:
+            return False
+        n = min(available, window, self.snd_mss)
+        if n == self.snd_mss:
+            return True
+        return n == available and (self.nodelay or fin_due)
 
     def _transmit_data(self, chunk: bytes, flags: int) -> None:
         seq = self.snd_nxt
@@ -2533,13 +2589,20 @@ class Connection:
 
     def _receive_fin(self) -> None:
         self.peer_fin = True
+        # Nothing can follow the FIN, so there is nothing left to SACK: like Linux
+        # (tcp_fin's SACK reset), forget a pending D-SACK of data the FIN repeated.
+        self.sack_dup = None
+        nothing_received = sq.diff(self.rcv_nxt, self.irs) == 1
         self.rcv_nxt = sq.add(self.rcv_nxt, 1)
         state = self.state
         if state in (State.SYN_RCVD, State.ESTABLISHED):
             # Like Linux, delay this ACK: an application that closes at once sends its
-            # FIN with it (S04), the three-segment close seen in most captures.
+            # FIN with it (S04), the three-segment close seen in most captures. Until
+            # data has arrived, Linux's delay is a single timer tick (delack_first_us).
             if self.config.ack_fin_at_once:
                 self._ack_now = True
+            elif nothing_received:
+                self.delack_at = self.now + self.config.delack_first_us
             elif self.delack_at is None:
                 self.delack_at = self.now + self.config.delack_min_us
             self._set_state(State.CLOSE_WAIT, "fin")

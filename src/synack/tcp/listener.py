@@ -14,7 +14,13 @@ from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from synack.tcp import seq as sq
-from synack.tcp.connection import MAX_WINDOW, Connection, freebsd_syn_layout, window_scale_for
+from synack.tcp.connection import (
+    MAX_WINDOW,
+    Connection,
+    freebsd_syn_layout,
+    least_window_scale,
+    window_scale_for,
+)
 from synack.tcp.events import (
     RETRANSMISSION,
     ConnKey,
@@ -124,9 +130,12 @@ class Listener:
         "max_per_peer",
         "per_peer",
         "port",
+        "rcvbuf",
         "reuseaddr",
+        "setup",
         "state",
         "syncache",
+        "user_mss",
         "wake",
     )
 
@@ -154,6 +163,12 @@ class Listener:
         self._offsets: tuple[int, int, tuple[int, ...]] | None = None
         self.reuseaddr = reuseaddr
         self.wake: Callable[[], None] | None = None
+        #: Gives each child the listening socket's options before it answers the SYN.
+        self.setup: Callable[[Connection], None] | None = None
+        #: The listening socket's TCP_MAXSEG (0: none) and SO_RCVBUF (None: the sysctl),
+        #: which a SYN,ACK from the SYN cache honours as a child's would.
+        self.user_mss = 0
+        self.rcvbuf: int | None = None
         self.last_overflow_us: int | None = None  # when the SYN queue last overflowed
         #: TCP_DEFER_ACCEPT as a count of SYN,ACK timeouts (0: off), as Linux keeps it.
         self.defer_accept = 0
@@ -388,9 +403,14 @@ class Listener:
         cfg = self.config
         key = entry.key
         flags = entry.flags
-        opts = TcpOptions(mss=cfg.mtu - (60 if len(key[0]) == 16 else 40))
+        mss = cfg.mtu - (60 if len(key[0]) == 16 else 40)
+        opts = TcpOptions(mss=min(mss, self.user_mss) if self.user_mss else mss)
+        rcvbuf = self.rcvbuf
         if flags & WS_OK:
-            opts.wscale = window_scale_for(cfg)
+            if rcvbuf is not None and cfg.rcvbuf_sets_wscale:
+                opts.wscale = least_window_scale(rcvbuf)
+            else:
+                opts.wscale = window_scale_for(cfg)
         if cfg.sack if retransmission else flags & SACK_OFFERED:
             opts.sack_permitted = True
         if flags & TS_OK:
@@ -398,7 +418,7 @@ class Listener:
             opts.timestamp = (clock, entry.ts_recent)
         if cfg.syn_option_layout == "freebsd":
             opts.layout = freebsd_syn_layout(opts)
-        window = min(cfg.rmem, MAX_WINDOW)
+        window = min(cfg.rmem if rcvbuf is None else rcvbuf, MAX_WINDOW)
         return TcpSegment(
             key[1], key[3], entry.iss, sq.add(entry.irs, 1), SYN | ACK, window, 0, opts
         )
@@ -544,19 +564,18 @@ class Listener:
         return None
 
     def close(self) -> None:
-        """Stop listening: children nobody accepted are reset, as on Linux."""
-        for conn in list(self.half_open.values()) + list(self.accept_queue):
+        """Stop listening: children nobody accepted are reset, as on Linux, and those
+        still in the handshake are forgotten (Linux sends nothing for a request socket)."""
+        for conn in list(self.half_open.values()):
+            conn.listener = None
+            conn.discard()
+        for conn in list(self.accept_queue):
             conn.listener = None
             conn.abort()
         self.half_open.clear()
         self.accept_queue.clear()
         if self.syncache is not None:
-            cfg = self.config
-            for entry in self.syncache.clear():
-                flags = RST | ACK if cfg.rst_ack_on_abort else RST
-                ack = sq.add(entry.irs, 1) if flags & ACK else 0
-                reply = TcpSegment(self.port, entry.key[3], sq.add(entry.iss, 1), ack, flags, 0)
-                self.host.send_segment(entry.key, reply, False)
+            for entry in self.syncache.clear():  # forgotten too: a later ACK draws a RST
                 self._entry_ended(entry, "abort", fired=False, removed=True)
         self.heap_at = None
         if self.state is State.LISTEN:
