@@ -248,3 +248,24 @@ def test_syn_flood_defended_by_cookies_and_not_without() -> None:
     # Only when the spoofed half-open entries give up (1+2+4+8+16+32 = 63 s of SYN,ACK
     # retransmissions) does a retransmitted SYN find room.
     assert undefended is not None and undefended > 63_000
+
+
+def test_idle_attackers_are_deferred_capped_closed_and_reaped() -> None:
+    world = find("idle-attackers").run(Options())  # the scenario asserts as it goes
+    trace = world.trace
+    # Every server-side connection to one of A's ports ended CLOSED: those that completed
+    # the handshake went ESTABLISHED -> FIN_WAIT_1 (the idle timeout's FIN) -> FIN_WAIT_2
+    # and were reaped there, since A never sent its own FIN.
+    attacker_ports = {s.local_port for s in trace.states if s.host == "A"}
+    paths = {}
+    for rec in trace.states:
+        if rec.host == "B" and rec.remote_port in attacker_ports:
+            paths.setdefault(rec.remote_port, [rec.old]).append(rec.new)
+    established = [p for p in paths.values() if State.ESTABLISHED in p]
+    assert len(established) == 4  # the per-peer cap: a fifth never got in
+    for path in established:
+        assert path[-3:] == [State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSED]
+    counters = world.stack("B").snapshot_counters()
+    assert counters["SynackIdleTimeouts"] == 4
+    assert counters["SynackPerPeerDrops"] >= 1
+    assert counters["TcpExtTCPDeferAcceptDrop"] >= 4

@@ -1,7 +1,9 @@
-"""Listener defences: S16 (a SYN flood, with and without cookies), S17 (SYN cookies)."""
+"""Listener defences: S16 (a SYN flood, with and without cookies), S17 (SYN cookies),
+S20 (idle attackers)."""
 
 from __future__ import annotations
 
+from synack.api.socket import IPPROTO_TCP, TCP_DEFER_ACCEPT, TCP_IDLE_TIMEOUT
 from synack.scenarios.craft import segment_bytes
 from synack.scenarios.lifecycle import PORT, connected_pair
 from synack.scenarios.registry import Options, scenario
@@ -91,3 +93,76 @@ def syn_flood(opts: Options) -> World:
 )
 def syn_flood_undefended(opts: Options) -> World:
     return _flooded_connect(opts, syncookies=0, syn_cache=False)
+
+
+@scenario(
+    "S20",
+    "idle-attackers",
+    "idle attackers: deferred accept, a per-peer cap and an idle timeout keep the server free",
+)
+def idle_attackers(opts: Options) -> World:
+    """A (the attacker) opens connections and says nothing; C is a legitimate client.
+
+    The server defends itself three ways: TCP_DEFER_ACCEPT keeps a silent handshake out of
+    the accept queue (its bare ACK is dropped), a cap of four connections per remote address
+    stops A from holding more, and an idle timeout closes accepted connections that go
+    quiet; B's side of such a connection, orphaned in FIN_WAIT_2 because A never closes, is
+    reaped after fin_timeout.
+    """
+    config = LINUX.with_changes(fin_timeout=20)
+    # B in the middle: the simulated network links the first host to each of the others.
+    world = World(opts.seed, opts.link(), config=config, hosts=("B", "A", "C"))
+    srv = world.socket("B")
+    srv.bind((world.address("B"), PORT))
+    srv.setsockopt(IPPROTO_TCP, TCP_DEFER_ACCEPT, 10)
+    srv.setsockopt(IPPROTO_TCP, TCP_IDLE_TIMEOUT, 30)
+    srv.listen(128, max_per_peer=4)
+    b = world.stack("B")
+
+    # Silent handshakes: A's connect() succeeds, but B does not wake accept() for them
+    # while the deferral lasts (10 s: B holds them as half-open entries).
+    attacker = []
+    for _ in range(4):
+        sock = world.socket("A")
+        sock.connect((world.address("B"), PORT))
+        attacker.append(sock)
+    srv.settimeout(1)
+    try:
+        srv.accept()
+        raise AssertionError("a silent handshake was accepted while deferred")
+    except TimeoutError:
+        pass
+    assert b.snapshot_counters()["TcpExtTCPDeferAcceptDrop"] >= 4  # A's bare ACKs
+    # A fifth connection from A is over the cap: its SYNs are dropped.
+    extra = world.socket("A")
+    extra.settimeout(2)
+    try:
+        extra.connect((world.address("B"), PORT))
+        raise AssertionError("a fifth connection from A got through the per-peer cap")
+    except TimeoutError:
+        pass
+    assert b.snapshot_counters()["SynackPerPeerDrops"] > 0
+
+    # A legitimate client is served all the while.
+    srv.settimeout(None)
+    legit = world.socket("C")
+    legit.connect((world.address("B"), PORT))
+    legit.sendall(b"GET /")
+    conn, _ = srv.accept()
+    assert conn.recv(100) == b"GET /"
+    conn.sendall(b"200 OK")
+    assert legit.recv(100) == b"200 OK"
+    legit.close()
+    conn.close()
+
+    # After the deferral, the handshakes that stayed silent are accepted (as on Linux),
+    # go idle and are closed by the idle timeout; B's FIN_WAIT_2 halves are reaped, since
+    # A never sends its FIN.
+    srv.settimeout(None)
+    accepted = [srv.accept()[0] for _ in attacker]
+    world.run(2 * 30 + config.fin_timeout + 5)
+    assert all(sock.connection is None or sock.connection.closed for sock in accepted)
+    leftover = [c for c in b.connections.values() if c.key[2] == pack_address(world.address("A"))]
+    assert not leftover, leftover
+    assert b.snapshot_counters()["SynackIdleTimeouts"] > 0
+    return world
