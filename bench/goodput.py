@@ -2,8 +2,8 @@
 
 The data-transfer issue's goodput table (item 8): every cell runs once per congestion
 control synack has, NewReno (RFC 5681 / RFC 6582, ``congestion_control="newreno"``) and
-CUBIC with HyStart (RFC 9438 / RFC 9406, the linux profile's default); recovery is
-NewReno's in both (no SACK).
+CUBIC with HyStart (RFC 9438 / RFC 9406, the linux profile's default); both recover
+from loss with SACK (RFC 6675 with PRR, RFC 6937), as the linux profile negotiates it.
 
 Each cell: a fresh `World` (``record=False``) whose two directions both get the same
 `LinkConfig`: 100 Mbit/s, one-way delay RTT/2, the cell's per-packet loss (so ACKs are
@@ -287,41 +287,35 @@ at 20 ms). CUBIC reaches 63 and 88 Mbit/s with no retransmission: HyStart ends s
 start near the path's size. HyStart++ (RFC 9406) alone would not: without pacing each
 round leaves as a burst at twice the link rate, the queue drains between bursts, and the
 first packets of every round see the base RTT, so the delay test fires only well past
-the BDP (and CSS, seeing the RTT fall back, calls it a false alarm). Linux's ACK-train
-test, which synack adds, sees it: a train of closely spaced ACKs longer than half the
-minimum RTT means the pipe is full. NewReno (no HyStart, as in Linux) doubles on past
-the BDP plus the queue and loses a burst of hundreds of segments: 11 % of the link at
-20 ms, 1 % at 100 ms, because what follows is repaired one hole per round trip.
+the BDP. Linux's ACK-train test, which synack adds, sees it: a train of closely spaced
+ACKs longer than half the minimum RTT means the pipe is full. NewReno (no HyStart, as in
+Linux) doubles on past the BDP plus the queue and loses a burst of segments; SACK
+recovery repairs the burst in a few round trips (86 % of the link at 20 ms, 47 % at
+100 ms; before SACK recovery these cells reached 11 % and 1 %).
 
-**Lossy cells.** CUBIC beats NewReno in every cell, by 1.4 to 3.7 times (except at
-0.1 % and 1 ms, where both nearly fill the link): it gives back 30 % of the window, not
-50 %, climbs back along the cubic curve, and its Reno-friendly estimate keeps it at
-least as fast as Reno. At 0.1 % it reaches or passes the Mathis
-bound (a 20 MB transfer meets only about 14 losses, so the slow start before the first
-one carries much of it); at 1 % it is within 10 % of the bound at 20 and 100 ms. At 1 ms
-and at 5 % loss both fall far below the model: there the retransmission timeouts (RTO
-column; each at least rto_min = 200 ms, which is 200 RTTs at 1 ms) take most of the time.
+**Lossy cells.** CUBIC beats NewReno in every lossy cell: it gives back 30 % of
+the window, not 50 %, climbs back along the cubic curve, and its Reno-friendly estimate
+keeps it at least as fast as Reno. Against the Mathis bound CUBIC reaches 0.8 to 1.1 of
+it at 20 and 100 ms for 0.1 to 5 % loss (2.1 at 0.1 % and 100 ms, where a 20 MB transfer
+meets few losses and slow start carries much of it), and 0.89 at 1 % and 1 ms. At 5 % and
+1 ms it reaches 0.56: the retransmission timeouts (RTO column; each at least rto_min =
+200 ms, which is 200 RTTs at 1 ms) take much of the time.
 
 **Where synack falls short of Linux, and why** (checked in src/synack/tcp/):
 
-- No SACK (`TcpConfig.sack` is never offered): recovery is NewReno's for both
-  algorithms, one hole per round trip (`_on_new_ack` -> `partial_ack` ->
-  `_retransmit_first`, one segment at SND.UNA). Two losses in one window already cost an
-  extra RTT, and a burst of drops hundreds of them; several losses in a short window
-  often end in a timeout instead.
-- Unbounded window inflation during recovery: every duplicate ACK adds an MSS
-  (`NewReno.inflate`), so new data keeps going out past the holes. CUBIC's reduction
-  takes the smaller of cwnd and the flight, so what an inflated window let out does not
-  become the next W_max, but the extra data still lengthens the recovery.
-- After an RTO the sender goes back N (`_on_rtx_timeout`: SND.NXT = SND.UNA) and resends
-  from the first unacknowledged byte in slow start from one segment, including what the
-  receiver already holds; Linux with SACK retransmits only the holes it marked lost.
-- No RACK-TLP, early retransmit or limited transmit (RFC 3042): a loss among the last
-  segments of a flight, or with fewer than three segments after it, waits for the RTO.
-  This is what the 5 % cells measure, and what makes the 1 ms cells fall behind.
+- No RACK-TLP (RFC 8985) or early retransmit: a loss among the last segments of a flight,
+  or a retransmission that is lost again, waits for the RTO, as does recovery when too
+  few segments follow a loss to make three duplicate ACKs. The RTO column counts these;
+  they dominate the 5 % cells.
+- The lossy 1 ms CUBIC cells retransmit far more than the random loss explains (465
+  segments at 1 %, where about 145 data segments are dropped at random; 2,380 at 5 %):
+  CUBIC's larger window also overflows the 16-packet queue, and how many resends were
+  spurious is not measured. Linux would undo a reduction that D-SACKs show was spurious;
+  synack counts D-SACKs (TcpExtTCPDSACKRecv) but does not undo.
 - No pacing: every round of slow start leaves as a burst, which is why the loss-free 1 ms
-  cell still overflows its 16-packet queue (36 retransmissions) and why HyStart needs its
-  ACK-train test.
+  cells still overflow their 16-packet queue (about 40 retransmissions) and why HyStart
+  needs its ACK-train test.
+- No rescue retransmission (RFC 6675 NextSeg rule 4).
 - RTT: the RTO still takes one timed segment per flight (`rtt_seq`, Karn's rule); the
   timestamp echo of every ACK feeds only HyStart, in whole milliseconds.
 - Loss applies to ACKs as well (both directions share the LinkConfig).
@@ -361,7 +355,7 @@ def markdown(cells: list[Cell], size: int, cpu_s: float, date: str) -> str:
         "Each cell runs twice, once per congestion control (TcpConfig.congestion_control): "
         "NewReno (RFC 5681 / RFC 6582) and CUBIC (RFC 9438, the linux profile's default) "
         "with HyStart++ (RFC 9406) and Linux's ACK-train test. Both recover from loss "
-        "NewReno's way (no SACK yet). "
+        "with SACK (RFC 6675, PRR per RFC 6937) and limited transmit (RFC 3042). "
         "100 Mbit/s both ways, one-way delay RTT/2, per-packet loss p in both directions, "
         "MTU 1500 (MSS 1448 with timestamps), drop-tail queue of one bandwidth-delay "
         f"product (at least {MIN_QUEUE} packets: 16, 167 and 834 packets at 1, 20 and "
