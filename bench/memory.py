@@ -6,8 +6,8 @@ measured on one `Stack` fed crafted packets (no simulator, no sockets, no tracer
 - idle_conn_bytes: an ESTABLISHED connection with empty buffers, accepted and held by the
   application: the `Connection` and everything the stack keeps for it (table slot, timer
   heap entries, the key);
-- syncache_entry_bytes: a half-open connection, by behaviour: a listener whose
-  max_syn_backlog takes them all receives SYNs from 10,000 distinct addresses, and
+- syncache_entry_bytes: a half-open connection, by behaviour: a listener whose SYN
+  cache takes them all receives SYNs from 10,000 distinct addresses, and
   whatever the stack keeps for them (half-open objects, tables, timers) is counted,
   whatever form it takes;
 - timewait_entry_bytes: a connection the server closed first, once it sits in TIME-WAIT

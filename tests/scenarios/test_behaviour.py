@@ -208,7 +208,8 @@ def test_cookies_only_after_the_syn_queue_overflows() -> None:
     from synack.scenarios.world import World
     from synack.tcp.config import LINUX
 
-    world = World(seed=9, config_b=LINUX.with_changes(max_syn_backlog=2))
+    two_entries = LINUX.with_changes(syncache_buckets=1, syncache_bucket_limit=2)
+    world = World(seed=9, config_b=two_entries)
     serve(world)
     world.net.partition(world.hosts["A"], world.hosts["B"])  # the SYN,ACKs go nowhere
     b = world.stack("B")

@@ -86,7 +86,16 @@ MAX_BATCHES = 400
 #: full send buffers and full SYN/accept queues are reached within a few packets; it
 #: also delays ACKs from the start, resets on accept-queue overflow and (see _freeze)
 #: runs keepalive on every connection.
-SMALL = replace(LINUX, rmem=3000, wmem=3000, max_syn_backlog=3, quickacks=1, abort_on_overflow=1)
+SMALL = replace(
+    LINUX,
+    rmem=3000,
+    wmem=3000,
+    max_syn_backlog=3,
+    syncache_buckets=1,
+    syncache_bucket_limit=3,
+    quickacks=1,
+    abort_on_overflow=1,
+)
 CONFIGS = {"linux": LINUX, "small": SMALL}
 
 # ---------------------------------------------------------------------- outcomes
@@ -221,10 +230,9 @@ def check_stack(stack: Stack) -> None:
         assert len(listener.accept_queue) <= max(listener.backlog, 1), (
             f"accept queue {len(listener.accept_queue)} > backlog {listener.backlog}"
         )
-        assert len(listener.half_open) <= listener.config.max_syn_backlog, (
-            f"{len(listener.half_open)} half-open > {listener.config.max_syn_backlog}"
+        assert listener.half_open_count() <= listener.half_open_limit(), (
+            f"{listener.half_open_count()} half-open > {listener.half_open_limit()}"
         )
-        assert listener.half_open_count() <= listener.config.max_syn_backlog
         for entry in listener.syncache.entries() if listener.syncache else ():
             assert entry.key not in stack.connections, "an entry shadowed by a connection"
         for key, child in listener.half_open.items():
@@ -641,13 +649,13 @@ def build_cases(config_name: str) -> list[Case]:
     if config is SMALL:
         # With the listener's SYN queue full: no room for a reopened connection either.
         w.net.drop(lambda src, dst, packet: src == "B", count=1_000_000)
-        for _ in range(SMALL.max_syn_backlog):
+        for _ in range(SMALL.syncache_bucket_limit):
             waiting = w.socket("A")
             waiting.setblocking(False)
             waiting.connect_ex((w.address("B"), PORT))
         w.run(0.1)
         listener = w.stack("B").listeners[(pack_address(w.address("B")), PORT)]
-        assert listener.half_open_count() == SMALL.max_syn_backlog
+        assert listener.half_open_count() == listener.half_open_limit() == 3
     add(_freeze("time-wait-listening", State.TIME_WAIT, w, "B", _conn(conn)))
     assert {case.state for case in cases} == set(State)
     return cases

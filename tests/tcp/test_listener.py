@@ -96,7 +96,7 @@ def test_the_cache_sends_the_syn_ack_a_child_connection_would(
 def test_every_syn_option_combination_in_a_flood_crashes_nothing() -> None:
     """Exhaustively: every subset of the SYN options, with odd values, many times over,
     against a small cache; then third ACKs that echo each SYN,ACK complete handshakes."""
-    config = LINUX.with_changes(max_syn_backlog=64, syncookies=0, syncache_buckets=4)
+    config = LINUX.with_changes(syncookies=0, syncache_buckets=4, syncache_bucket_limit=16)
     h = Harness(config)
     h.listen(backlog=4096)
     values = {
@@ -204,6 +204,23 @@ def test_a_wrong_ack_for_an_entry_is_reset_and_the_handshake_can_still_end() -> 
     assert listener.accept() is not None
 
 
+def test_bad_segments_make_at_most_max_syn_backlog_half_open_connections() -> None:
+    """Only a segment an entry cannot answer makes it a full connection; a spoofer who
+    sends one after each SYN gets max_syn_backlog of them, and the rest stay entries."""
+    h = Harness(LINUX.with_changes(max_syn_backlog=2))
+    listener = h.listen()
+    for i in range(5):
+        h.inject("S", PEER_ISS, sport=PPORT + i)
+    h.out()
+    for i in range(5):
+        h.inject(".", PEER_ISS + 1, ISS + 99, sport=PPORT + i, at=10 * MS)
+    assert [o.flags for o in h.out()] == ["R", "R"]  # the first two, as connections
+    assert len(listener.half_open) == 2 and half_open(h) == 3
+    assert h.stack.counters["SynackHalfOpenFullDrops"] == 3
+    h.inject(".", PEER_ISS + 1, ISS + 1, sport=PPORT + 4, at=20 * MS)  # a real third ACK
+    assert listener.accept() is not None
+
+
 # -- backlog semantics -------------------------------------------------------------------
 
 
@@ -231,14 +248,28 @@ def test_a_full_accept_queue_drops_the_third_ack_or_resets(abort: int) -> None:
         assert listener.accept() is not None
 
 
-def test_max_syn_backlog_bounds_the_cache_and_the_oldest_entry_goes() -> None:
-    h = Harness(LINUX.with_changes(max_syn_backlog=3, syncookies=0))
+def test_a_full_cache_gives_up_its_oldest_entry() -> None:
+    one_bucket = dict(syncache_buckets=1, syncache_bucket_limit=3)
+    h = Harness(LINUX.with_changes(syncookies=0, **one_bucket))
     h.listen()
     for i in range(5):
         h.inject("S", PEER_ISS, sport=PPORT + i, at=i * MS)
     assert half_open(h) == 3
     assert sorted(e.key[3] for e in h.stack.syn_entries()) == [PPORT + 2, PPORT + 3, PPORT + 4]
     assert h.stack.counters["SynackSyncacheEvictions"] == 2
+
+
+def test_the_cache_holds_more_than_max_syn_backlog_whatever_the_backlog() -> None:
+    """Entries are small, so the cache is sized by its buckets (512 x 30), not by
+    max_syn_backlog or listen(): every SYN of a burst keeps its entry, none a cookie."""
+    h = Harness(LINUX.with_changes(max_syn_backlog=8))
+    listener = h.listen(backlog=1)
+    for i in range(1000):
+        h.inject("S", PEER_ISS, sport=PPORT + i, at=i)
+    assert half_open(h) == 1000 and listener.half_open_limit() == 512 * 30
+    assert h.stack.counters["TcpExtSyncookiesSent"] == 0
+    assert h.stack.counters.get("SynackSyncacheEvictions", 0) == 0
+    assert len(h.stack.connections) == 0  # entries, not connection objects
 
 
 def test_without_the_cache_a_full_syn_queue_drops_new_syns() -> None:
@@ -275,7 +306,7 @@ def test_acks_with_random_cookies_create_nothing_and_are_counted(
 
 
 def test_random_acks_next_to_live_entries_touch_none_of_them() -> None:
-    h = Harness(LINUX.with_changes(syncookies=1, max_syn_backlog=4))
+    h = Harness(LINUX.with_changes(syncookies=1, syncache_buckets=1, syncache_bucket_limit=4))
     listener = h.listen()
     for i in range(6):  # four entries, then two cookies
         h.inject("S", PEER_ISS, sport=PPORT + i)

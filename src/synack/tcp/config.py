@@ -28,7 +28,7 @@ class TcpConfig:
     keepalive_time: int = 7200  # seconds idle before the first probe
     keepalive_intvl: int = 75  # seconds between probes
     keepalive_probes: int = 9
-    max_syn_backlog: int = 128
+    max_syn_backlog: int = 128  # the plain SYN queue (syn_cache off); see syncache_buckets
     somaxconn: int = 4096  # net.core.somaxconn: cap on listen(backlog)
     syncookies: int = 1
     abort_on_overflow: int = 0
@@ -87,10 +87,17 @@ class TcpConfig:
     invalid_ratelimit: int = 500
     challenge_acks_per_ratelimit: int = 1
     # Half-open connections as compact SYN-cache entries (RFC 4987 3.5) in a keyed hash
-    # table of syncache_buckets buckets of at most syncache_bucket_limit entries each
-    # (FreeBSD's sizes), max_syn_backlog in all; when full, the oldest entry goes (or a
-    # SYN cookie answers, per syncookies). False keeps a full Connection per SYN, and a
-    # full queue drops new SYNs.
+    # table of syncache_buckets buckets of at most syncache_bucket_limit entries each:
+    # 512 x 30 = 15,360 in all, FreeBSD's sizes, whatever the listen backlog and
+    # max_syn_backlog (at about 200 bytes an entry, some 3 MB per listener). A full bucket
+    # or cache is the overflow at which syncookies=1 answers with a cookie; with
+    # syncookies=0 the bucket's oldest entry goes instead. The size is what lets the cache
+    # alone ride out a flood: at 50,000 SYN/s an entry lives 15,360 / 50,000 = 0.3 s,
+    # longer than a client's round trip, where 128 entries last 2.5 ms and let almost
+    # no client in (bench/flood.py, variants b and e). max_syn_backlog still bounds the
+    # entries made full Connections by a segment they could not answer. False keeps a
+    # full Connection per SYN, at most max_syn_backlog of them; a full queue drops new
+    # SYNs (or answers with cookies).
     syn_cache: bool = True
     syncache_buckets: int = 512
     syncache_bucket_limit: int = 30

@@ -3,9 +3,12 @@
 A SYN becomes a compact SYN-cache entry (`synack.tcp.syncache`, RFC 4987 section 3.5);
 the full `Connection` is built when the handshake goes on (the third ACK, or anything
 else the entry cannot answer by itself) and joins the accept queue once ESTABLISHED.
-With ``TcpConfig.syn_cache`` off, each SYN forks a full child in SYN_RCVD at once, kept
-in ``half_open`` and bounded by ``max_syn_backlog``, as older stacks did. Under overflow
-SYN cookies answer without any state. The listener itself stays in LISTEN.
+The cache holds ``syncache_buckets`` x ``syncache_bucket_limit`` entries whatever the
+listen backlog, as FreeBSD's does: its entries are small enough that holding many costs
+less than turning clients away. With ``TcpConfig.syn_cache`` off, each SYN forks a full
+child in SYN_RCVD at once, kept in ``half_open`` and bounded by ``max_syn_backlog``, as
+older stacks did. Under overflow SYN cookies answer without any state. The listener
+itself stays in LISTEN.
 """
 
 from __future__ import annotations
@@ -211,6 +214,14 @@ class Listener:
         """Half-open connections, entries and full objects alike."""
         return len(self.half_open) + (len(self.syncache) if self.syncache is not None else 0)
 
+    def half_open_limit(self) -> int:
+        """How many half-open connections the listener keeps: the SYN cache's size when
+        SYNs go to the cache, else max_syn_backlog (a full Connection each)."""
+        cfg = self.config
+        if cfg.syn_cache or self.defer_accept:
+            return cfg.syncache_buckets * cfg.syncache_bucket_limit
+        return cfg.max_syn_backlog
+
     # ------------------------------------------------------------------ arrival
 
     def segment_arrives(self, key: ConnKey, seg: TcpSegment) -> None:
@@ -286,11 +297,13 @@ class Listener:
 
     def admits_reopen(self) -> bool:
         """May a SYN reopen a TIME-WAIT pair (RFC 6191)? Admitted like any SYN, except that
-        no cookie can stand in: its ACK would meet the TIME-WAIT entry, not the listener.
+        no cookie can stand in: its ACK would meet the TIME-WAIT entry, not the listener,
+        and it is a full Connection at once, so max_syn_backlog bounds such children.
         A refused SYN is dropped and counted; the peer sends it again."""
         if self._drop_for_full_accept_queue():
             return False
-        if self.half_open_count() >= self.config.max_syn_backlog:
+        full_children = len(self.half_open) >= self.config.max_syn_backlog
+        if full_children or self.half_open_count() >= self.half_open_limit():
             self.host.counters["TcpExtTCPReqQFullDrop"] += 1
             self.host.counters["TcpExtListenDrops"] += 1
             return False
@@ -339,10 +352,10 @@ class Listener:
                 self.host.syncache_secret,
                 cfg.syncache_buckets,
                 cfg.syncache_bucket_limit,
-                cfg.max_syn_backlog,
+                self.half_open_limit(),
             )
         # Full connection objects still half-open take their room from the entries.
-        cache.limit = max(self.config.max_syn_backlog - len(self.half_open), 0)
+        cache.limit = max(self.half_open_limit() - len(self.half_open), 0)
         return cache
 
     def entry_deadline(self, entry: SynEntry) -> int:
@@ -459,6 +472,12 @@ class Listener:
                     self.host.send_segment(entry.key, reply, False)
                     self._entry_ended(entry, "abort: accept queue full", fired=False)
                 return  # dropped: our SYN,ACK timer makes the peer ACK again later
+        elif len(self.half_open) >= self.config.max_syn_backlog:
+            # Anything else needs a full Connection that stays half-open. The cache holds
+            # far more entries than max_syn_backlog, so a spoofer who follows each SYN with
+            # a bad segment must not turn them all into connections: drop it, as if lost.
+            counters["SynackHalfOpenFullDrops"] += 1
+            return
         conn = self.materialize(entry)
         conn.segment_arrives(seg, self.host.now)
 

@@ -19,9 +19,9 @@ Everything here is bookkeeping: the listener decides, the stack sends.
 from __future__ import annotations
 
 import hashlib
-import struct
 
 from synack.tcp.events import ConnKey
+from synack.tcp.timewait import pack_key, unpack_key
 
 __all__ = [
     "ACKED",
@@ -42,27 +42,21 @@ SACK_OFFERED = 8  # the first SYN,ACK offered SACK-permitted
 ACKED = 16  # TCP_DEFER_ACCEPT: a bare third ACK came and was dropped
 SACK_NEGOTIATED = 32  # both sides permit SACK: the sender uses its blocks (RFC 6675)
 
-_PORTS = struct.Struct("!HH")
+# Bit layout of `SynEntry.fields`.
+_IRS, _WINDOW, _MSS, _WSCALE, _TS_RECENT, _BORN = 32, 64, 80, 96, 100, 132
+_U32 = 0xFFFFFFFF
 
 
 class SynEntry:
     """One half-open connection: what its SYN said and what our SYN,ACK promised.
 
-    ``syn`` packs the peer's window (16 bits), MSS (16 bits), window-scale shift (4
-    bits) and TSval (32 bits) into one int, which keeps an entry under 300 bytes.
+    A flood makes one of these per spoofed SYN, so everything that never changes is
+    packed: the 4-tuple into one bytes object (`pack_key`) and the sequence numbers,
+    window, MSS, window-scale shift, TSval and birth time into one int. An entry is then
+    three small objects, under 300 bytes with its place in the cache (bench/memory.py).
     """
 
-    __slots__ = (
-        "born",
-        "flags",
-        "irs",
-        "iss",
-        "key",
-        "newer",
-        "older",
-        "retries",
-        "syn",
-    )
+    __slots__ = ("fields", "flags", "newer", "older", "packed_key", "retries")
 
     def __init__(
         self,
@@ -76,31 +70,52 @@ class SynEntry:
         ts_recent: int,
         born: int,
     ) -> None:
-        self.key = key
-        self.iss = iss
-        self.irs = irs
-        self.syn = window | mss << 16 | wscale << 32 | ts_recent << 36
+        self.packed_key = pack_key(key)
+        self.fields = (
+            iss
+            | irs << _IRS
+            | window << _WINDOW
+            | mss << _MSS
+            | wscale << _WSCALE
+            | ts_recent << _TS_RECENT
+            | born << _BORN  # when the first SYN,ACK went out; unbounded, so on top
+        )
         self.flags = flags
-        self.born = born  # when the first SYN,ACK went out
         self.retries = 0  # SYN,ACK timeouts so far (Linux: num_timeout); -1 once removed
         self.older: SynEntry | None = None  # neighbours in this retry count's FIFO
         self.newer: SynEntry | None = None
 
     @property
+    def key(self) -> ConnKey:
+        return unpack_key(self.packed_key)
+
+    @property
+    def iss(self) -> int:
+        return self.fields & _U32
+
+    @property
+    def irs(self) -> int:
+        return self.fields >> _IRS & _U32
+
+    @property
     def window(self) -> int:
-        return self.syn & 0xFFFF
+        return self.fields >> _WINDOW & 0xFFFF
 
     @property
     def mss(self) -> int:
-        return (self.syn >> 16) & 0xFFFF
+        return self.fields >> _MSS & 0xFFFF
 
     @property
     def wscale(self) -> int:
-        return (self.syn >> 32) & 0xF
+        return self.fields >> _WSCALE & 0xF
 
     @property
     def ts_recent(self) -> int:
-        return self.syn >> 36
+        return self.fields >> _TS_RECENT & _U32
+
+    @property
+    def born(self) -> int:
+        return self.fields >> _BORN
 
     def __repr__(self) -> str:
         return f"<SynEntry iss={self.iss} irs={self.irs} retries={self.retries}>"
@@ -134,7 +149,7 @@ class SynCache:
         self._secret = secret
         self._buckets: list[list[SynEntry] | None] = [None] * buckets
         self.bucket_limit = bucket_limit
-        self.limit = limit  # entries in all (the listener keeps it at max_syn_backlog)
+        self.limit = limit  # entries in all (the listener sets it: Listener.half_open_limit)
         self.count = 0
         self._oldest: list[SynEntry | None] = []  # per retry count: FIFO head and tail
         self._newest: list[SynEntry | None] = []
@@ -142,16 +157,16 @@ class SynCache:
     def __len__(self) -> int:
         return self.count
 
-    def _index(self, key: ConnKey) -> int:
-        data = key[0] + key[2] + _PORTS.pack(key[1], key[3])
-        digest = hashlib.blake2s(data, key=self._secret, digest_size=4).digest()
+    def _index(self, packed_key: bytes) -> int:
+        digest = hashlib.blake2s(packed_key, key=self._secret, digest_size=4).digest()
         return int.from_bytes(digest, "big") % len(self._buckets)
 
     def get(self, key: ConnKey) -> SynEntry | None:
-        bucket = self._buckets[self._index(key)]
+        packed = pack_key(key)
+        bucket = self._buckets[self._index(packed)]
         if bucket is not None:
             for entry in bucket:
-                if entry.key == key:
+                if entry.packed_key == packed:
                     return entry
         return None
 
@@ -159,12 +174,12 @@ class SynCache:
         """No room for ``key`` without evicting: its bucket, or the whole cache, is full."""
         if self.count >= self.limit:
             return True
-        bucket = self._buckets[self._index(key)]
+        bucket = self._buckets[self._index(pack_key(key))]
         return bucket is not None and len(bucket) >= self.bucket_limit
 
     def add(self, entry: SynEntry) -> SynEntry | None:
         """Insert a new entry; returns the oldest entry of its bucket if it had to go."""
-        index = self._index(entry.key)
+        index = self._index(entry.packed_key)
         bucket = self._buckets[index]
         if bucket is None:
             bucket = self._buckets[index] = []
@@ -189,7 +204,7 @@ class SynCache:
     def remove(self, entry: SynEntry) -> None:
         if entry.retries < 0:
             return
-        bucket = self._buckets[self._index(entry.key)]
+        bucket = self._buckets[self._index(entry.packed_key)]
         if bucket is not None:
             bucket.remove(entry)
         self.count -= 1
