@@ -35,6 +35,7 @@ from synack.api.socket import (
     TCP_KEEPIDLE,
     TCP_KEEPINTVL,
     TCP_NODELAY,
+    TCP_NOOPT,
     TCP_USER_TIMEOUT,
     Socket,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "TCP_KEEPIDLE",
     "TCP_KEEPINTVL",
     "TCP_NODELAY",
+    "TCP_NOOPT",
     "TCP_USER_TIMEOUT",
     "SocketType",
     "create_connection",

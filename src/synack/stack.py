@@ -30,7 +30,7 @@ from synack.tcp.connection import Connection, window_scale_for
 from synack.tcp.events import ConnKey, SegmentDropped, SegmentReceived, SegmentSent, Tracer
 from synack.tcp.listener import Listener
 from synack.tcp.state import State
-from synack.tcp.syncache import SACK_NEGOTIATED, SACK_OK, TS_OK, WS_OK, SynEntry
+from synack.tcp.syncache import ECN_OK, SACK_NEGOTIATED, SACK_OK, TS_OK, WS_OK, SynEntry
 from synack.tcp.syncookie import (
     CookieSecrets,
     check_cookie,
@@ -60,7 +60,17 @@ from synack.wire.icmp import (
     parse_icmp,
     parse_quoted,
 )
-from synack.wire.ip import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, build_ip, parse_ip
+from synack.wire.ip import (
+    ECN_CE,
+    ECN_ECT0,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    build_ip,
+    ip_ecn,
+    parse_ip,
+    with_ecn,
+)
 from synack.wire.tcp import ACK, FIN, RST, SYN, TcpOptions, TcpSegment, parse_tcp
 from synack.wire.tcpip import build_tcp_packet, build_tcp_ts_packet, parse_tcp_packet
 
@@ -391,6 +401,8 @@ class Stack:
                         shift = half_open.wscale
             self.tracer(SegmentReceived(self.now, key, seg, seg.window << shift))
         if conn is not None:
+            if conn.ecn_ok:
+                conn.ecn_arrives(seg.flags, ip_ecn(packet) == ECN_CE)
             conn.segment_arrives(seg, self.now)
             return
         tw_entry = self.time_wait.get(key)
@@ -617,11 +629,15 @@ class Stack:
     def emit(self, conn: Connection, segment: TcpSegment, retransmission: bool) -> None:
         if self.tracer is not None or segment.flags & RST:
             self._emit_segment(conn.key, segment, retransmission)
+            if conn.ecn_ok and segment.payload and not retransmission:
+                self._mark_ect()
             return
         key = conn.key  # the common case of _emit_segment, inline: once per segment sent
         self._out.append(build_tcp_packet(segment, key[0], key[2]))
         if not retransmission:
             self.counters["TcpOutSegs"] += 1
+        if conn.ecn_ok and segment.payload and not retransmission:
+            self._mark_ect()
 
     def emit_ts(
         self,
@@ -641,6 +657,8 @@ class Stack:
             options = TcpOptions(None, None, False, (), timestamp)
             segment = TcpSegment(key[1], key[3], seq, ack, flags, window, urgent, options, payload)
             self._emit_segment(key, segment, retransmission)
+            if conn.ecn_ok and payload and not retransmission:
+                self._mark_ect()
             return
         self._out.append(
             build_tcp_ts_packet(
@@ -649,6 +667,13 @@ class Stack:
         )
         if not retransmission:
             self.counters["TcpOutSegs"] += 1
+        if conn.ecn_ok and payload and not retransmission:
+            self._mark_ect()
+
+    def _mark_ect(self) -> None:
+        """ECT(0) on the packet just queued: new data of an ECN connection (RFC 3168
+        6.1.2); pure ACKs (6.1.4), retransmissions (6.1.5) and SYNs stay Not-ECT."""
+        self._out[-1] = with_ecn(self._out[-1], ECN_ECT0)
 
     def send_segment(self, key: ConnKey, segment: TcpSegment, retransmission: bool) -> None:
         """Send for a listener (a SYN-cache entry has no connection to send with)."""
@@ -778,6 +803,7 @@ class Stack:
             listener.entry_deadline(entry),
             entry.born,
         )
+        child.ecn_ok = bool(flags & ECN_OK)
         self.reschedule(child)
         return child
 

@@ -404,3 +404,40 @@ def test_a_listeners_receive_buffer_shapes_the_syn_ack_of_its_children(world: Wo
     assert live is not None
     # inherited when the SYN arrived, so the window scale offered fits the buffer
     assert live.rcv_capacity == 20_000 and live.rcv_wscale == 0
+
+
+def test_tcp_noopt_on_a_client_sends_a_syn_without_options(world: World) -> None:
+    from synack.api.socket import IPPROTO_TCP, TCP_NOOPT
+
+    srv = serve(world)
+    cli = world.socket("A")
+    cli.setsockopt(IPPROTO_TCP, TCP_NOOPT, 1)
+    assert cli.getsockopt(IPPROTO_TCP, TCP_NOOPT) == 1
+    cli.connect(("198.18.0.2", PORT))
+    conn, _ = srv.accept()
+    for sock in (cli, conn):
+        tcb = sock._conn
+        assert tcb is not None
+        assert not (tcb.ts_ok or tcb.ws_ok or tcb.sack_negotiated)  # nothing was agreed
+    assert conn._conn is not None and conn._conn.snd_mss == 536  # no MSS option came
+    cli.sendall(b"still works")
+    assert conn.recv(100) == b"still works"
+
+
+def test_tcp_noopt_on_a_listener_sends_syn_acks_without_options() -> None:
+    from synack.api.socket import IPPROTO_TCP, TCP_NOOPT
+    from synack.tcp.config import LINUX
+
+    for syn_cache in (True, False):
+        world = World(seed=1, config=LINUX.with_changes(syn_cache=syn_cache))
+        srv = world.socket("B")
+        srv.setsockopt(IPPROTO_TCP, TCP_NOOPT, 1)
+        srv.bind(("198.18.0.2", PORT))
+        srv.listen(4)
+        cli = world.socket("A")
+        cli.connect(("198.18.0.2", PORT))
+        conn, _ = srv.accept()
+        assert cli._conn is not None and conn._conn is not None
+        assert not (cli._conn.ts_ok or cli._conn.ws_ok or cli._conn.sack_negotiated)
+        assert cli._conn.snd_mss == 536  # the SYN,ACK offered no MSS either
+        assert not (conn._conn.ts_ok or conn._conn.ws_ok or conn._conn.sack_negotiated)

@@ -269,7 +269,7 @@ def test_any_sequence_number() -> None:
     assert (event.seq_start, event.seq_end, event.payload_len, event.ack) == (None, None, 0, 4)
 
 
-def test_ip_headers_and_encapsulations_are_reported_unsupported() -> None:
+def test_ip_headers_encapsulations_and_unknown_ecn_marks_are_reported_unsupported() -> None:
     event = one("+0 < [ect0] (tos 0x28, ttl 64) P. 1:11(10) ack 1 win 257 <nop>/udp(1 > 9811)")
     assert isinstance(event, Packet)
     assert (event.ecn, event.ip_fields, event.udp_encap) == (
@@ -278,10 +278,12 @@ def test_ip_headers_and_encapsulations_are_reported_unsupported() -> None:
         (1, 9811),
     )
     assert event.unsupported == (
-        "ECN mark [ect0]",
         "IP header fields tos, ttl",
         "TCP over UDP encapsulation",
     )
+    event = one("+0 < [ect2] . 1:1(0) ack 1")
+    assert isinstance(event, Packet)
+    assert event.unsupported == ("ECN mark [ect2]",)  # no such mark in packetdrill
     event = one("+0 > encap psp spi 23 F. 1:1(0) ack 2")
     assert isinstance(event, Packet)
     assert (event.encap, event.flags, event.ack) == ("psp spi 23", "F.", 2)

@@ -12,6 +12,7 @@ from synack.packetdrill import command
 from synack.packetdrill.profiles import (
     FREEBSD_LEGACY_PROFILE,
     FREEBSD_PROFILE,
+    FREEBSD_SYSCTLS,
     LINUX_LEGACY_PROFILE,
     LINUX_PROFILE,
     LINUX_SYSCTLS,
@@ -20,6 +21,7 @@ from synack.packetdrill.profiles import (
     pick_profile,
 )
 from synack.packetdrill.runner import Result, run_script
+from synack.tcp.config import LINUX
 
 SERVER = """\
 --tolerance_usecs=10000
@@ -502,3 +504,40 @@ def test_tcp_maxseg_set_before_connect_reads_back_as_the_kernel_of_the_corpus_di
 +0 getsockopt(3, SOL_TCP, TCP_MAXSEG, [{before}], [4]) = 0
 """
     assert run_script(script, profile) == Result("pass")
+
+
+ECN_CLIENT = """\
+0 `sysctl -w net.ipv4.tcp_ecn=1`
++0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS
++0 > SEW 0:0(0) <...>
++0.1 < SE. 0:0(0) ack 1 win 32767 <mss 1000>
++0 > . 1:1(0) ack 1
++0 write(3, ..., 100) = 100
++0 > [ect0] P. 1:101(100) ack 1
++0.1 < [ce] P. 1:11(10) ack 101 win 32767
++0 > [noecn] E. 101:101(0) ack 11
++0 %{ assert tcpi_options & TCPI_OPT_ECN }%
+"""
+
+
+def test_ecn_marks_are_injected_and_checked() -> None:
+    assert run_script(ECN_CLIENT, LINUX_PROFILE) == Result("pass")
+    wrong = ECN_CLIENT.replace("> [ect0] P.", "> [noecn] P.")
+    result = run_script(wrong, LINUX_PROFILE)
+    assert result.status == "fail" and "IP ECN field 10" in result.message
+    either = ECN_CLIENT.replace("> [ect0] P.", "> [ect01] P.")
+    assert run_script(either, LINUX_PROFILE) == Result("pass")
+
+
+def test_ecn_sysctls_take_modes_0_to_2_only() -> None:
+    off = ECN_CLIENT.replace("tcp_ecn=1", "tcp_ecn=0")
+    result = run_script(off, LINUX_PROFILE)
+    assert result.status == "fail" and "got S 0:0(0)" in result.message
+    accecn = ECN_CLIENT.replace("tcp_ecn=1", "tcp_ecn=3")
+    assert run_script(accecn, LINUX_PROFILE).status == "unsupported"
+    assert FREEBSD_SYSCTLS["net.inet.tcp.ecn.enable"](LINUX, "1").ecn == 1
+    assert FREEBSD_SYSCTLS["net.inet.tcp.ecn.maxretries"](LINUX, "2").ecn_syn_retries == 2
+    strict = FREEBSD_SYSCTLS["net.inet.tcp.tolerate_missing_ts"](LINUX, "0")
+    assert not strict.tolerate_missing_ts

@@ -70,6 +70,7 @@ def numbers(stack: SinkStack) -> list[int]:
         ("bandwidth_bps", 0, "bandwidth_bps must be a positive int or None"),
         ("bandwidth_bps", -8000, "bandwidth_bps must be a positive int or None"),
         ("mtu", 0, "mtu must be a positive int"),
+        ("ce_threshold_packets", -1, "ce_threshold_packets must be a non-negative int"),
     ],
 )
 def test_invalid_config_raises_value_error(field: str, value: object, message: str) -> None:
@@ -301,3 +302,18 @@ def test_packets_over_the_mtu_are_dropped() -> None:
     assert [len(p) for _, p in sb.received] == [1500]
     assert [(e.fate, e.arrive_us) for e in events] == [("delivered", 1000), ("too-big", None)]
     assert link.counts["too-big"] == 1
+
+
+def test_a_queue_over_its_ce_threshold_marks_ect_packets_and_leaves_others_alone() -> None:
+    from synack.wire.ip import ECN_CE, ECN_ECT0, ECN_NOT_ECT, ip_ecn, with_ecn
+
+    config = LinkConfig(delay_us=0, bandwidth_bps=8_000_000, ce_threshold_packets=2)
+    net, sa, sb, link, _ = pair(config)
+    for i in range(6):  # one on the wire, then 1, 2, 3, 4, 5 waiting (counting itself)
+        packet = ip4(A, B, i.to_bytes(4, "big") + bytes(976))
+        send_at(net, sa, "a", 0, with_ecn(packet, ECN_ECT0) if i % 2 else packet)
+    net.run()
+    marks = [ip_ecn(p) for _, p in sb.received]
+    assert marks == [ECN_NOT_ECT, ECN_ECT0, ECN_NOT_ECT, ECN_CE, ECN_NOT_ECT, ECN_CE]
+    assert link.ce_marked == 2
+    assert numbers(sb) == list(range(6))  # nothing dropped

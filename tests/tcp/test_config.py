@@ -80,6 +80,8 @@ def test_with_changes_validates() -> None:
     ("changes", "message"),
     [
         ({"syn_retries": 256}, "syn_retries"),
+        ({"ecn": 3}, "ecn must be"),
+        ({"ecn_syn_retries": -1}, "ecn_syn_retries"),
         ({"synack_retries": -1}, "synack_retries"),
         ({"retries2": 1000}, "retries2"),
         ({"keepalive_probes": 300}, "keepalive_probes"),

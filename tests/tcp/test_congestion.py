@@ -36,6 +36,14 @@ def test_newreno_halves_on_loss_and_grows_one_segment_per_rtt_after() -> None:
     assert (cc.ssthresh, cc.cwnd) == (5 * MSS, MSS)
 
 
+def test_newreno_halves_on_an_ecn_echo_with_nothing_to_inflate() -> None:
+    cc = NewReno(MSS, 10)
+    cc.on_ecn_echo(20 * MSS, 0)
+    assert (cc.ssthresh, cc.cwnd) == (10 * MSS, 10 * MSS)
+    cc.on_ecn_echo(3 * MSS, 0)
+    assert (cc.ssthresh, cc.cwnd) == (2 * MSS, 2 * MSS)  # never below two segments
+
+
 def test_the_config_picks_the_algorithm() -> None:
     assert LINUX.congestion_control == "cubic"
     assert RFC.congestion_control == "newreno"  # RFC 5681, which RFC 9293 requires

@@ -47,6 +47,14 @@ def test_a_loss_keeps_seventy_percent_and_remembers_the_window_as_w_max() -> Non
     assert cc.cwnd == 700 * MSS
 
 
+def test_an_ecn_echo_cuts_like_a_loss_but_without_inflation() -> None:
+    cc = Cubic(MSS, 10)
+    cc.cwnd = 1000 * MSS
+    cc.on_ecn_echo(1000 * MSS, 0)
+    assert cc.ssthresh == cc.cwnd == int(1000 * MSS * BETA)
+    assert cc.w_max == 1000
+
+
 def test_the_window_follows_the_cubic_curve_concave_then_convex() -> None:
     cc = in_avoidance(1000)
     rtt = 100 * MS

@@ -188,3 +188,41 @@ def test_segment_with_link_padding() -> None:
     wire = build_ip(SRC4, DST4, PROTO_TCP, build_tcp(segment, SRC4, DST4)) + bytes(6)
     src, dst, _, payload = parse_ip(wire)
     assert parse_tcp(payload, src, dst) == segment
+
+
+def test_ecn_field_set_and_read_keeps_ipv4_valid_and_leaves_dscp_alone() -> None:
+    from synack.wire.ip import ECN_CE, ECN_ECT0, ECN_NOT_ECT, ip_ecn, with_ecn
+
+    src, dst = bytes([198, 18, 0, 1]), bytes([198, 18, 0, 2])
+    header = IPv4Header(src, dst, PROTO_TCP, tos=0xB8)  # DSCP EF, Not-ECT
+    packet = build_ipv4(header, b"payload")
+    assert ip_ecn(packet) == ECN_NOT_ECT
+    for codepoint in (ECN_ECT0, ECN_CE, ECN_NOT_ECT):
+        marked = with_ecn(packet, codepoint)
+        assert ip_ecn(marked) == codepoint
+        parsed, payload = parse_ipv4(marked)  # the header checksum still holds
+        assert parsed.tos == 0xB8 | codepoint and bytes(payload) == b"payload"
+        assert with_ecn(marked, codepoint) == marked
+
+
+def test_ecn_field_of_ipv6_is_the_low_bits_of_the_traffic_class() -> None:
+    from synack.wire import parse_ipv6
+    from synack.wire.ip import ECN_CE, ip_ecn, with_ecn
+
+    src, dst = bytes(15) + b"\x01", bytes(15) + b"\x02"
+    packet = build_ipv6(IPv6Header(src, dst, PROTO_TCP, traffic_class=0xB8), b"x")
+    marked = with_ecn(packet, ECN_CE)
+    assert ip_ecn(marked) == ECN_CE
+    parsed, _ = parse_ipv6(marked)
+    assert parsed.traffic_class == 0xB8 | ECN_CE
+
+
+def test_with_ecn_refuses_what_it_cannot_mark() -> None:
+    from synack.wire.ip import with_ecn
+
+    with pytest.raises(ValueError, match="codepoint"):
+        with_ecn(bytes(40), 4)
+    with pytest.raises(ValueError, match="shorter"):
+        with_ecn(b"\x45\x00", 2)
+    with pytest.raises(ValueError, match="version"):
+        with_ecn(bytes(40), 2)

@@ -42,6 +42,9 @@ TCP_IDLE_TIMEOUT = 0x5A01
 TCP_DEFER_ACCEPT = getattr(_std, "TCP_DEFER_ACCEPT", 9)
 TCP_LINGER2 = getattr(_std, "TCP_LINGER2", 8)
 TCP_MAXSEG = getattr(_std, "TCP_MAXSEG", 2)
+#: FreeBSD's TCP_NOOPT (8 there, which Linux uses for TCP_LINGER2, hence synack's own
+#: number): the SYN or SYN,ACK carries no TCP option at all, so none is negotiated.
+TCP_NOOPT = 0x5A02
 #: Linux's bounds on TCP_MAXSEG (TCP_MIN_MSS and MAX_TCP_WINDOW).
 MAXSEG_MIN, MAXSEG_MAX = 88, 32767
 #: What TCP_MAXSEG reads before a connection has learnt its MSS (Linux's TCP_MSS_DEFAULT).
@@ -144,6 +147,7 @@ class Socket:
             (IPPROTO_TCP, TCP_DEFER_ACCEPT),
             (IPPROTO_TCP, TCP_LINGER2),
             (IPPROTO_TCP, TCP_MAXSEG),
+            (IPPROTO_TCP, TCP_NOOPT),
         ):
             raise _error(errno.ENOPROTOOPT)
         if option == TCP_MAXSEG and level == IPPROTO_TCP:
@@ -235,6 +239,7 @@ class Socket:
         listener.user_mss = _opt_int(self._opts, (IPPROTO_TCP, TCP_MAXSEG)) or 0
         rcvbuf = _opt_int(self._opts, (SOL_SOCKET, SO_RCVBUF))
         listener.rcvbuf = None if rcvbuf is None else max(rcvbuf, 256)
+        listener.noopt = bool(_opt_int(self._opts, (IPPROTO_TCP, TCP_NOOPT)))
 
     def _apply_options(self, conn: Connection) -> None:
         opts = self._opts
@@ -255,6 +260,8 @@ class Socket:
             conn.set_idle_timeout(_int(opts[(IPPROTO_TCP, TCP_IDLE_TIMEOUT)]))
         if (IPPROTO_TCP, TCP_MAXSEG) in opts and conn.state in (State.CLOSED, State.LISTEN):
             conn.set_user_mss(_int(opts[(IPPROTO_TCP, TCP_MAXSEG)]))  # before the SYN only
+        if (IPPROTO_TCP, TCP_NOOPT) in opts and conn.state in (State.CLOSED, State.LISTEN):
+            conn.noopt = bool(_int(opts[(IPPROTO_TCP, TCP_NOOPT)]))  # SYNs are yet to come
         if (IPPROTO_TCP, TCP_LINGER2) in opts:
             # Seconds an orphan may stay in FIN_WAIT_2; 0 means the sysctl, a negative
             # value no time at all (where Linux also resets the peer, synack just closes).

@@ -215,6 +215,16 @@ class Icmp:
     quoted_encapsulated: bool = False  # the quoted packet travels in UDP (``/udp(a > b)``)
 
 
+#: The IP ECN codepoints each packetdrill mark stands for (RFC 3168 section 5).
+ECN_MARKS: dict[str, frozenset[int]] = {
+    "noecn": frozenset({0}),
+    "ect1": frozenset({1}),
+    "ect0": frozenset({2}),
+    "ect01": frozenset({1, 2}),
+    "ce": frozenset({3}),
+}
+
+
 @dataclass(frozen=True)
 class Packet:
     """An injected (``<``) or expected (``>``) packet.
@@ -222,8 +232,8 @@ class Packet:
     ``seq_start``/``seq_end``/``payload_len`` are ``None`` for ``...(len)`` (any sequence
     number). ``options`` is ``None`` when the script gives no option list (no options
     allowed) or ``<...>`` (``any_options``; options are not checked). ``unsupported``
-    names the features present that synack does not model (IP header fields, ECN
-    marks, encapsulations, ICMP, UDP, bad checksums).
+    names the features present that synack does not model (IP header fields, unknown
+    ECN marks, encapsulations, ICMP, UDP, bad checksums).
     """
 
     time: Time
@@ -597,7 +607,7 @@ def _make_packet(
     line: int,
 ) -> Packet:
     unsupported: list[str] = []
-    if layered.ecn is not None:
+    if layered.ecn is not None and layered.ecn not in ECN_MARKS:
         unsupported.append(f"ECN mark [{layered.ecn}]")
     if layered.ip_fields:
         unsupported.append("IP header fields " + ", ".join(sorted(layered.ip_fields)))

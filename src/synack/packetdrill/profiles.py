@@ -100,6 +100,14 @@ def _congestion_control(config: TcpConfig, value: str) -> TcpConfig:
     return config.with_changes(congestion_control=name)
 
 
+def _ecn(config: TcpConfig, value: str) -> TcpConfig:
+    """0, 1 and 2 mean the same on Linux and FreeBSD; higher values (AccECN) are not had."""
+    mode = int(value)
+    if mode not in (0, 1, 2):
+        raise UnsupportedSetting(f"ECN mode {mode} (synack: 0, 1 or 2)")
+    return config.with_changes(ecn=mode)
+
+
 LINUX_SYSCTLS: dict[str, SysctlRule] = {
     "net.ipv4.tcp_syn_retries": _field("syn_retries"),
     "net.ipv4.tcp_synack_retries": _field("synack_retries"),
@@ -122,7 +130,7 @@ LINUX_SYSCTLS: dict[str, SysctlRule] = {
     "net.ipv4.tcp_tso_win_divisor": _only("100"),
     "net.ipv4.tcp_rmem": _linux_rmem,
     "net.ipv4.tcp_wmem": _middle("wmem"),
-    "net.ipv4.tcp_ecn": _only("0"),
+    "net.ipv4.tcp_ecn": _ecn,
     "net.ipv4.tcp_fastopen": _only("0"),
     "net.ipv4.tcp_congestion_control": _congestion_control,
     "net.ipv4.tcp_slow_start_after_idle": _field("slow_start_after_idle"),
@@ -140,9 +148,10 @@ FREEBSD_SYSCTLS: dict[str, SysctlRule] = {
     "net.inet.tcp.keepcnt": _field("keepalive_probes"),
     "net.inet.tcp.delacktime": _delayed_ack,
     "net.inet.tcp.blackhole": _only("0"),
-    # 2: ECN only when the peer asks; synack never negotiates it, which a script sees
-    # only when it asks (and then fails on the missing ECE, as it should).
-    "net.inet.tcp.ecn.enable": _only("2", "0"),
+    # tcp(4): 0 off, 1 request and accept, 2 accept only (the default), as tcp_ecn.
+    "net.inet.tcp.ecn.enable": _ecn,
+    "net.inet.tcp.ecn.maxretries": _field("ecn_syn_retries"),
+    "net.inet.tcp.tolerate_missing_ts": _flag("tolerate_missing_ts"),
     "net.inet.tcp.hostcache.purgenow": _only("1"),  # synack keeps no host cache
     "kern.ipc.maxsockbuf": _only("2097152"),
     "net.inet.tcp.rexmit_slop": _only("200"),
@@ -239,6 +248,7 @@ FREEBSD_PROFILE = Profile(
         listen_rst_synack=False,
         simultaneous_open_drops_fin=True,
         congestion_control="cubic",  # FreeBSD's default since 14.0; every script passes
+        ecn_syn_retries=1,  # net.inet.tcp.ecn.maxretries
     ),
     sysctls=FREEBSD_SYSCTLS,
     defines=frozenset({"FreeBSD"}),

@@ -24,8 +24,9 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any, Literal
 
-from synack.api.socket import Socket
+from synack.api.socket import TCP_NOOPT, Socket
 from synack.packetdrill.parser import (
+    ECN_MARKS,
     Eol,
     Expr,
     Icmp,
@@ -57,7 +58,15 @@ from synack.tcp.events import ConnKey
 from synack.tcp.state import SYNCHRONIZED, State
 from synack.wire.errors import MalformedPacket
 from synack.wire.icmp import IcmpMessage, build_icmp
-from synack.wire.ip import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, build_ip, parse_ip
+from synack.wire.ip import (
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    build_ip,
+    ip_ecn,
+    parse_ip,
+    with_ecn,
+)
 from synack.wire.tcp import (
     ACK,
     CWR,
@@ -173,6 +182,7 @@ _SYMBOLS: dict[str, int] = {
     "TCP_USER_TIMEOUT": 18,
     "TCP_LINGER2": 8,
     "TCP_MAXSEG": _TCP_MAXSEG,
+    "TCP_NOOPT": TCP_NOOPT,
     "SHUT_RD": _std.SHUT_RD,
     "SHUT_WR": _std.SHUT_WR,
     "SHUT_RDWR": _std.SHUT_RDWR,
@@ -203,6 +213,7 @@ _SOCKOPTS = {
     (_std.IPPROTO_TCP, 18),
     (_std.IPPROTO_TCP, 8),
     (_std.IPPROTO_TCP, _TCP_MAXSEG),
+    (_std.IPPROTO_TCP, TCP_NOOPT),
 }
 #: The system calls the runner plays (besides socket()).
 _SYSCALLS = frozenset(
@@ -504,6 +515,8 @@ class _Runner:
         if packet.unsupported:
             raise _unsupported(", ".join(packet.unsupported))
         if packet.icmp is not None:
+            if packet.ecn is not None:
+                raise _unsupported(f"ECN mark [{packet.ecn}] on ICMP")
             self._inject_icmp(packet.icmp)
             return
         if packet.seq_start is None or packet.payload_len is None:
@@ -543,6 +556,8 @@ class _Runner:
             raw = build_ip(key[2], key[0], PROTO_TCP, build_tcp(segment, key[2], key[0]))
         except ValueError as exc:
             raise _Stop("error", f"line {packet.line}: cannot build packet: {exc}") from None
+        if packet.ecn is not None:
+            raw = with_ecn(raw, min(ECN_MARKS[packet.ecn]))  # ect01 injects ECT(1)
         self.stack.receive(raw, self.now)
         self.collect()
 
@@ -602,6 +617,7 @@ class _Runner:
             self._fire_timers(limit, lambda: bool(self.queue))
         if not self.queue:
             raise _fail(packet.line, f"expected {text} got nothing")
+        ecn = ip_ecn(self.queue[0][1])
         sent_at, src, dst, seg = self._next_segment(packet, text)
         key = (src, seg.src_port, dst, seg.dst_port)
         if dst == self.remote_packed and self.key is None:
@@ -612,6 +628,8 @@ class _Runner:
         local_isn = self._isn_offset(key)
         actual = self._describe(seg, local_isn)
         mismatch = self._compare(packet, seg, local_isn)
+        if not mismatch and packet.ecn is not None and ecn not in ECN_MARKS[packet.ecn]:
+            mismatch = f"IP ECN field {ecn:02b}"
         if mismatch:
             raise _fail(packet.line, f"expected {text} got {actual} ({mismatch})")
         if start is not None and end is not None:

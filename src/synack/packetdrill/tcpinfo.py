@@ -22,6 +22,13 @@ from synack.tcp.state import State
 INFINITE_SSTHRESH = 0x7FFFFFFF
 #: synack's NewReno starts ssthresh at 2**30 bytes: "no loss yet".
 _NO_SSTHRESH_YET = 1 << 30
+#: tcpi_options bits, the same on Linux and FreeBSD.
+OPTION_BITS = {
+    "TCPI_OPT_TIMESTAMPS": 1,
+    "TCPI_OPT_SACK": 2,
+    "TCPI_OPT_WSCALE": 4,
+    "TCPI_OPT_ECN": 8,
+}
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
@@ -75,6 +82,12 @@ def tcp_info(
         tcpi_backoff=conn.rto.backoff,
         tcpi_probes=conn.probes_out,
         tcpi_unacked=-(-((conn.snd_max - conn.snd_una) & 0xFFFFFFFF) // mss),
+        tcpi_options=(
+            (OPTION_BITS["TCPI_OPT_TIMESTAMPS"] if conn.ts_ok else 0)
+            | (OPTION_BITS["TCPI_OPT_SACK"] if conn.sack_negotiated else 0)
+            | (OPTION_BITS["TCPI_OPT_WSCALE"] if conn.ws_ok else 0)
+            | (OPTION_BITS["TCPI_OPT_ECN"] if conn.ecn_ok else 0)
+        ),
     )
     if conn.rto.srtt is not None:
         info["tcpi_rtt"] = conn.rto.srtt
@@ -142,6 +155,8 @@ class _Evaluator:
             raise Unsupported(f"TCP_INFO field {name}")
         if name in self.names:
             return self.names[name]
+        if name in OPTION_BITS:
+            return OPTION_BITS[name]
         state = _state_name(name)
         if state is not None:
             return state

@@ -21,6 +21,7 @@ from synack.sim.events import (
     TOO_BIG,
     PacketEvent,
 )
+from synack.wire.ip import ECN_CE, ECN_ECT0, ECN_ECT1, ip_ecn, with_ecn
 
 if TYPE_CHECKING:
     from synack.sim.host import Host
@@ -43,6 +44,10 @@ class LinkConfig:
       packets wait in a FIFO of at most `queue_packets` packets (not counting the one
       being serialized) and are tail-dropped when it is full.
     - mtu: larger packets are dropped ("too-big"), like an interface would refuse them.
+    - ce_threshold_packets: with a rate, an ECN-capable packet (ECT) that finds at least
+      this many packets waiting is marked CE instead of waiting silently (RFC 3168 section
+      5, a queue's early congestion signal); None marks nothing. Not-ECT packets are only
+      ever tail-dropped.
     """
 
     delay_us: int = 1000
@@ -55,6 +60,7 @@ class LinkConfig:
     bandwidth_bps: int | None = None
     queue_packets: int = 1000
     mtu: int = 1500
+    ce_threshold_packets: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("delay_us", "jitter_us", "reorder_delay_us", "queue_packets"):
@@ -79,6 +85,11 @@ class LinkConfig:
             )
         if not isinstance(self.mtu, int) or isinstance(self.mtu, bool) or self.mtu <= 0:
             raise ValueError(f"LinkConfig.mtu must be a positive int, got {self.mtu!r}")
+        ce = self.ce_threshold_packets
+        if ce is not None and (not isinstance(ce, int) or isinstance(ce, bool) or ce < 0):
+            raise ValueError(
+                f"LinkConfig.ce_threshold_packets must be a non-negative int or None, got {ce!r}"
+            )
 
     @property
     def effective_reorder_delay_us(self) -> int:
@@ -97,6 +108,7 @@ class Link:
     __slots__ = (
         "_bps",
         "_busy_until",
+        "_ce_threshold",
         "_corrupt",
         "_delay",
         "_duplicate",
@@ -113,6 +125,7 @@ class Link:
         "_rng",
         "_seq",
         "_waiting",
+        "ce_marked",
         "config",
         "counts",
         "dst",
@@ -149,6 +162,9 @@ class Link:
         self._bps = config.bandwidth_bps
         self._queue_limit = config.queue_packets
         self._mtu = config.mtu
+        self._ce_threshold = config.ce_threshold_packets
+        self.ce_marked = 0
+        """Packets this link marked CE instead of queueing them unmarked."""
         #: No impairment but the delay (and the MTU): packets take the short way in send.
         self._ideal = not (
             config.jitter_us
@@ -185,6 +201,7 @@ class Link:
             return
         leave = now
         bps = self._bps
+        ce = False
         if bps is not None:
             waiting = self._waiting
             while waiting and waiting[0] <= now:
@@ -195,6 +212,8 @@ class Link:
                     self.discard(packet, now, QUEUE_FULL)
                     return
                 waiting.append(start)
+                threshold = self._ce_threshold
+                ce = threshold is not None and len(waiting) > threshold
             leave = start + (size * 8_000_000 + bps - 1) // bps
             self._busy_until = leave
         rng = self._rng
@@ -203,6 +222,9 @@ class Link:
             return
         fate = DELIVERED
         delivered = packet
+        if ce and ip_ecn(packet) in (ECN_ECT0, ECN_ECT1):
+            delivered = with_ecn(packet, ECN_CE)
+            self.ce_marked += 1
         if self._corrupt and size and rng.random() < self._corrupt:
             bit = rng.randrange(size * 8)
             flipped = bytearray(packet)

@@ -114,6 +114,15 @@ class TcpConfig:
     # getsockopt(TCP_MAXSEG) on a closed or listening socket reads the TCP_MAXSEG set
     # (Linux since 4.13); before, it read the default MSS of 536.
     maxseg_reads_user_mss: bool = True
+    # net.ipv4.tcp_ecn (RFC 3168): 0 off, 1 request ECN on our SYNs and accept it,
+    # 2 accept it when a peer's SYN asks (Linux's default; FreeBSD's ecn.enable alike).
+    ecn: int = 2
+    # SYN retransmissions that still request ECN before giving up on it (RFC 3168 6.1.1.1:
+    # a middlebox may drop ECN SYNs). Linux: none; FreeBSD's net.inet.tcp.ecn.maxretries: 1.
+    ecn_syn_retries: int = 0
+    # Once timestamps are negotiated, take a non-RST segment without one (Linux; FreeBSD's
+    # net.inet.tcp.tolerate_missing_ts=1). False drops it, as RFC 7323 3.2 says it SHOULD.
+    tolerate_missing_ts: bool = True
 
     def __post_init__(self) -> None:
         for name in ("syn_retries", "synack_retries", "retries2", "keepalive_probes"):
@@ -148,6 +157,10 @@ class TcpConfig:
             raise ValueError("max_tw_buckets and invalid_ratelimit must not be negative")
         if self.challenge_acks_per_ratelimit < 1:
             raise ValueError("challenge_acks_per_ratelimit must be at least 1")
+        if self.ecn not in (0, 1, 2):
+            raise ValueError("ecn must be 0, 1 or 2")
+        if self.ecn_syn_retries < 0:
+            raise ValueError("ecn_syn_retries must not be negative")
         if self.syncache_buckets < 1 or self.syncache_bucket_limit < 1:
             raise ValueError("syncache_buckets and syncache_bucket_limit must be positive")
 

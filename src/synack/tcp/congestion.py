@@ -45,6 +45,11 @@ class CongestionControl(Protocol):
 
     def on_timeout(self, flight: int, now: int) -> None: ...
 
+    def on_ecn_echo(self, flight: int, now: int) -> None:
+        """The peer echoed a CE mark (RFC 3168 6.1.2): reduce as for a loss, once per
+        window, with nothing to retransmit."""
+        ...
+
     def on_send_after_idle(self, idle_us: int, rto_us: int, now: int, validate: bool) -> None:
         """Data leaves with nothing in flight, ``idle_us`` after the previous data did;
         ``validate``: shrink a window unused for longer than the RTO (RFC 7661's concern)."""
@@ -100,6 +105,11 @@ class NewReno:
         self.cwnd = max(self.cwnd - acked + self.mss, self.mss)
 
     def exit_recovery(self) -> None:
+        self.cwnd = self.ssthresh
+
+    def on_ecn_echo(self, flight: int, now: int) -> None:
+        """Halve as fast recovery would, without the inflation: nothing was lost."""
+        self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.ssthresh
 
     def on_timeout(self, flight: int, now: int) -> None:

@@ -37,6 +37,8 @@ from synack.tcp.scoreboard import DUP_THRESH, Scoreboard
 from synack.tcp.state import CAN_RECEIVE, CAN_SEND, SYNCHRONIZED, State
 from synack.wire.tcp import (
     ACK,
+    CWR,
+    ECE,
     FIN,
     MSS,
     NOP,
@@ -242,6 +244,10 @@ class Connection:
         "config",
         "delack_at",
         "dupacks",
+        "ecn_cwr_due",
+        "ecn_echo",
+        "ecn_ok",
+        "ecn_recover",
         "error",
         "fin_queued",
         "heap_at",
@@ -266,6 +272,7 @@ class Connection:
         "listener",
         "max_snd_wnd",
         "nodelay",
+        "noopt",
         "now",
         "ooo",
         "ooo_bytes",
@@ -460,6 +467,13 @@ class Connection:
         self.idle_at: int | None = None
         self.idle_seen = 0  # RCV.NXT and SND.MAX when the idle timer was armed
         self.trace_marks: TraceMarks | None = None  # only used while a tracer is attached
+        self.noopt = False  # TCP_NOOPT (FreeBSD): no options in our SYN or SYN,ACK
+
+        # ECN (RFC 3168), once both SYNs agreed on it.
+        self.ecn_ok = False
+        self.ecn_echo = False  # a CE mark arrived: ECE on our ACKs until the peer's CWR
+        self.ecn_cwr_due = False  # we reduced cwnd: CWR on the next new data segment
+        self.ecn_recover: int | None = None  # SND.MAX at that reduction: one per window
 
     # ------------------------------------------------------------------ helpers
 
@@ -722,6 +736,8 @@ class Connection:
         urgent: int = 0,
     ) -> None:
         syn = flags & SYN
+        if self.ecn_ok and not flags & (SYN | RST):
+            flags = self._ecn_flags(flags, payload, retransmission)
         if options is None and not syn:
             if self.ts_ok and self.sack_dup is None and not (self.sack_ok and self.ooo):
                 # What _options() gives here is the timestamp alone: the segment of a
@@ -761,6 +777,45 @@ class Connection:
         if retransmission:
             self.host.counters["TcpRetransSegs"] += 1
         self.host.emit(self, segment, retransmission)
+
+    def _ecn_flags(self, flags: int, payload: bytes, retransmission: bool) -> int:
+        """ECE on every ACK while a CE mark waits for the peer's CWR (RFC 3168 6.1.3), and
+        CWR on the first new data after a reduction (6.1.2); never on a retransmission."""
+        if self.ecn_echo and flags & ACK:
+            flags |= ECE
+        if self.ecn_cwr_due and payload and not retransmission:
+            flags |= CWR
+            self.ecn_cwr_due = False
+        return flags
+
+    def ecn_arrives(self, flags: int, ce: bool) -> None:
+        """The IP ECN field of a segment about to arrive (the stack reads the IP header).
+
+        A CWR ends the echo the peer answered; a CE mark (in the same segment too) starts
+        one, and is acknowledged at once so that the sender learns of it within an RTT.
+        """
+        if flags & CWR:
+            self.ecn_echo = False
+        if ce:
+            self.host.counters["SynackEcnCeReceived"] += 1
+            if not self.ecn_echo:
+                self.ecn_echo = True
+                self._ack_now = True
+
+    def _ecn_echoed(self) -> None:
+        """An ACK with ECE: reduce cwnd as for a loss, at most once per window of data and
+        not while loss recovery has already reduced it (RFC 3168 6.1.2)."""
+        if self.in_recovery or self.sack_repair:
+            return
+        if self.ecn_recover is not None and sq.lt(self.snd_una, self.ecn_recover):
+            return
+        flight = sq.diff(self.snd_max, self.snd_una)
+        if flight <= 0:
+            return
+        self.cc.on_ecn_echo(flight, self.now)
+        self.ecn_recover = self.snd_max
+        self.ecn_cwr_due = True
+        self.host.counters["SynackEcnReductions"] += 1
 
     def pay_owed_ack(self) -> None:
         """The end of a receive batch: send the ACK deferred to it, unless data took it."""
@@ -826,7 +881,11 @@ class Connection:
         self._set_state(State.LISTEN, "listen")
 
     def _send_syn(self, retransmission: bool) -> None:
-        self._send(self.iss, SYN, options=self._syn_options(None), retransmission=retransmission)
+        flags = SYN
+        if self.config.ecn == 1 and self.retries <= self.config.ecn_syn_retries:
+            flags |= ECE | CWR  # RFC 3168 6.1.1: an ECN-setup SYN
+        options = None if self.noopt else self._syn_options(None)
+        self._send(self.iss, flags, options=options, retransmission=retransmission)
 
     def _send_synack(self, retransmission: bool, reply_to: TcpOptions | None) -> None:
         opts = self._syn_options(reply_to)
@@ -840,7 +899,10 @@ class Connection:
                 opts.timestamp = (self._ts_now(), self.ts_recent)
             if opts.layout:
                 opts.layout = freebsd_syn_layout(opts)
-        self._send(self.iss, SYN | ACK, options=opts, retransmission=retransmission)
+        flags = SYN | ACK | (ECE if self.ecn_ok else 0)  # an ECN-setup SYN,ACK
+        self._send(
+            self.iss, flags, options=None if self.noopt else opts, retransmission=retransmission
+        )
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
         """SEND: queue as much of ``data`` as the send buffer takes; returns the count.
@@ -1497,6 +1559,8 @@ class Connection:
         state = self.state
         if seg.flags & (SYN | FIN) == SYN | FIN and self.config.drop_synfin:
             return
+        if self.ts_ok and not self.config.tolerate_missing_ts and self._lacks_timestamp(seg):
+            return
         if state is State.ESTABLISHED:
             if not (Connection.header_prediction and self._predicted(seg)):
                 self._arrive_synchronized(seg)
@@ -1507,6 +1571,14 @@ class Connection:
         elif state is not State.CLOSED:
             self._arrive_synchronized(seg)
         self._finish()
+
+    def _lacks_timestamp(self, seg: TcpSegment) -> bool:
+        """RFC 7323 3.2: with timestamps negotiated, a non-RST segment without one SHOULD
+        be dropped (counted; nothing is sent back)."""
+        if seg.flags & (RST | SYN) or (seg.options is not None and seg.options.timestamp):
+            return False
+        self.host.counters["SynackMissingTimestampDrops"] += 1
+        return True
 
     def _predicted(self, seg: TcpSegment) -> bool:
         """Header prediction, the fast path of BSD's tcp_input and Linux's
@@ -1676,6 +1748,7 @@ class Connection:
         self.rcv_adv = self.rcv_nxt
         self.rcv_up = self.rcv_nxt
         self._take_syn_options(seg)
+        self.ecn_ok = self.config.ecn != 0 and seg.flags & (ECE | CWR) == ECE | CWR
         self.snd_wnd = seg.window
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1 = seg.seq
@@ -1690,6 +1763,8 @@ class Connection:
     def _take_syn_options(self, seg: TcpSegment) -> None:
         cfg = self.config
         opts = seg.options
+        if self.noopt and opts is not None:
+            opts = TcpOptions(mss=opts.mss)  # we offered nothing, so nothing is agreed
         default_mss = cfg.mss_default_v6 if self.v6 else cfg.mss_default_v4
         peer_mss = default_mss
         if opts is not None:
@@ -1746,7 +1821,13 @@ class Connection:
         self.last_recv_us = self.now
         self._take_syn_options(seg)
         if flags & ACK:
+            # RFC 3168 6.1.1: our ECN-setup SYN answered by an ECN-setup SYN,ACK.
+            asked = self.config.ecn == 1 and self.retries <= self.config.ecn_syn_retries
+            self.ecn_ok = asked and flags & (ECE | CWR) == ECE
             self._ack_advances(seg.ack, seg)
+        else:
+            # Simultaneous open: the peer's SYN asks for ECN, as a passive open would see.
+            self.ecn_ok = self.config.ecn != 0 and flags & (ECE | CWR) == ECE | CWR
         self.snd_wnd = seg.window  # never scaled in a SYN
         self.max_snd_wnd = self.snd_wnd
         self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
@@ -1839,6 +1920,8 @@ class Connection:
             return
         if not self._step_ack(seg):
             return
+        if flags & ECE and self.ecn_ok:
+            self._ecn_echoed()
         self._take_timestamp(seg)
         self._step_urg(seg)
         self._step_text(seg)

@@ -133,6 +133,10 @@ class Cubic(NewReno):
         self._recovering = True
         self.cwnd = self.ssthresh + 3 * self.mss
 
+    def on_ecn_echo(self, flight: int, now: int) -> None:
+        self._reduce(flight)
+        self.cwnd = self.ssthresh
+
     def exit_recovery(self) -> None:
         self._recovering = False
         super().exit_recovery()

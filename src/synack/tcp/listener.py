@@ -35,6 +35,7 @@ from synack.tcp.events import (
 from synack.tcp.state import State
 from synack.tcp.syncache import (
     ACKED,
+    ECN_OK,
     SACK_NEGOTIATED,
     SACK_OFFERED,
     SACK_OK,
@@ -44,7 +45,7 @@ from synack.tcp.syncache import (
     SynEntry,
     timeout_offsets,
 )
-from synack.wire.tcp import ACK, FIN, RST, SYN, TcpOptions, TcpSegment
+from synack.wire.tcp import ACK, CWR, ECE, FIN, RST, SYN, TcpOptions, TcpSegment
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -131,6 +132,7 @@ class Listener:
         "host",
         "last_overflow_us",
         "max_per_peer",
+        "noopt",
         "per_peer",
         "port",
         "rcvbuf",
@@ -172,6 +174,7 @@ class Listener:
         #: which a SYN,ACK from the SYN cache honours as a child's would.
         self.user_mss = 0
         self.rcvbuf: int | None = None
+        self.noopt = False  # TCP_NOOPT: SYN,ACKs carry no options, so none are agreed
         self.last_overflow_us: int | None = None  # when the SYN queue last overflowed
         #: TCP_DEFER_ACCEPT as a count of SYN,ACK timeouts (0: off), as Linux keeps it.
         self.defer_accept = 0
@@ -377,6 +380,10 @@ class Listener:
         wscale = _NO_WSCALE
         flags = 0
         ts_recent = 0
+        if self.noopt and opts is not None:
+            opts = TcpOptions(mss=opts.mss)
+        if cfg.ecn and seg.flags & (ECE | CWR) == ECE | CWR:
+            flags |= ECN_OK
         if opts is not None:
             if opts.mss:
                 peer_mss = opts.mss
@@ -388,7 +395,7 @@ class Listener:
                 ts_recent = opts.timestamp[0]
             if opts.sack_permitted and cfg.sack:
                 flags |= SACK_NEGOTIATED | (SACK_OK if cfg.send_sack else 0)
-        if cfg.sack and (opts is None or opts.sack_permitted):
+        if cfg.sack and (opts is None or opts.sack_permitted) and not self.noopt:
             flags |= SACK_OFFERED
         entry = SynEntry(
             key, host.isn_for(key), seg.seq, seg.window, peer_mss, wscale, flags, ts_recent, now
@@ -432,8 +439,16 @@ class Listener:
         if cfg.syn_option_layout == "freebsd":
             opts.layout = freebsd_syn_layout(opts)
         window = min(cfg.rmem if rcvbuf is None else rcvbuf, MAX_WINDOW)
+        ece = ECE if flags & ECN_OK else 0
         return TcpSegment(
-            key[1], key[3], entry.iss, sq.add(entry.irs, 1), SYN | ACK, window, 0, opts
+            key[1],
+            key[3],
+            entry.iss,
+            sq.add(entry.irs, 1),
+            SYN | ACK | ece,
+            window,
+            0,
+            None if self.noopt else opts,
         )
 
     def _resend_synack(self, entry: SynEntry) -> None:

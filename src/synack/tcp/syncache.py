@@ -25,6 +25,7 @@ from synack.tcp.timewait import pack_key, unpack_key
 
 __all__ = [
     "ACKED",
+    "ECN_OK",
     "SACK_NEGOTIATED",
     "SACK_OK",
     "TS_OK",
@@ -41,6 +42,7 @@ SACK_OK = 4  # we may send SACK blocks (RFC 2018)
 SACK_OFFERED = 8  # the first SYN,ACK offered SACK-permitted
 ACKED = 16  # TCP_DEFER_ACCEPT: a bare third ACK came and was dropped
 SACK_NEGOTIATED = 32  # both sides permit SACK: the sender uses its blocks (RFC 6675)
+ECN_OK = 64  # the SYN asked for ECN and our SYN,ACK agreed (RFC 3168 6.1.1)
 
 # Bit layout of `SynEntry.fields`.
 _IRS, _WINDOW, _MSS, _WSCALE, _TS_RECENT, _BORN = 32, 64, 80, 96, 100, 132
