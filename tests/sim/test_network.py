@@ -385,6 +385,26 @@ def test_crashed_host_swallows_and_stays_silent_until_restarted() -> None:
     assert b.stack is new
 
 
+def test_run_until_delivers_as_run_does() -> None:
+    """run_until takes arrivals its own short way: replies, clock and crashes as run()."""
+    net = Network(record=True)
+    client = SinkStack()
+    echo = EchoStack()
+    a = net.add_host("a", [A], client)
+    b = net.add_host("b", [B], echo)
+    net.connect(a, b, LinkConfig(delay_us=1000))
+    send_now(net, client, "a", ip4(A, B, b"1"))
+    assert net.run_until(lambda: bool(client.payloads)) is True
+    assert client.payloads == [b"re:1"]
+    assert net.now == 2000  # there and back
+    net.crash(b)
+    send_now(net, client, "a", ip4(A, B, b"2"))  # swallowed by the dead host
+    assert net.run_until(lambda: False) is False
+    assert [p for _, p in echo.received] == [ip4(A, B, b"1")]
+    assert client.payloads == [b"re:1"]
+    assert net.now == 3000  # the clock still went to the swallowed arrival
+
+
 def test_crashed_host_timers_do_not_fire() -> None:
     net = Network()
     stack = TimerStack([3000, 9000])

@@ -113,6 +113,11 @@ def freebsd_syn_layout(options: TcpOptions) -> tuple[int, ...]:
 
 #: States in which send() may queue data (before the handshake ends it waits its turn).
 _QUEUE_STATES = CAN_SEND | {State.SYN_SENT, State.SYN_RCVD}
+# A member read through its Enum class costs about 0.1 us in CPython 3.11, several times a
+# module global: the per-segment paths compare the state with these instead.
+_ESTABLISHED = State.ESTABLISHED
+_CLOSED = State.CLOSED
+_TIME_WAIT = State.TIME_WAIT
 #: Where each timer's last traced deadline sits in `TraceMarks.deadlines`.
 _TIMER_INDEX = {
     RETRANSMISSION: 0,
@@ -853,7 +858,7 @@ class Connection:
 
     def _finish(self) -> None:
         """End of every entry point: send what is due, then re-arm the host's heap entry."""
-        if self.state is not State.CLOSED:
+        if self.state is not _CLOSED:
             self._output()
             if self._ack_now:
                 self.send_ack()
@@ -927,7 +932,8 @@ class Connection:
         return taken
 
     def send_space(self) -> int:
-        return max(0, self.snd_capacity - len(self.snd_buf))
+        space = self.snd_capacity - len(self.snd_buf)  # max() written out: polled often
+        return space if space > 0 else 0
 
     def recv(self, max_bytes: int) -> bytes:
         """RECEIVE: up to ``max_bytes`` in-order bytes; b"" at end of stream."""
@@ -963,7 +969,7 @@ class Connection:
     @property
     def at_eof(self) -> bool:
         """No more data will arrive: the peer's FIN was received or the connection ended."""
-        return self.peer_fin or self.state is State.CLOSED
+        return self.peer_fin or self.state is _CLOSED
 
     def _window_opened(self, before: int) -> None:
         """Send a window update when reading opened the window enough (receiver SWS rule)."""
@@ -1345,33 +1351,47 @@ class Connection:
         avoidance would wait for may go out if nothing is in flight.
         """
         state = self.state
-        if state not in SYNCHRONIZED or state is State.TIME_WAIT:
+        if state not in SYNCHRONIZED or state is _TIME_WAIT:
             return
         if self.sack_repair:
             self._sack_retransmit()
         if not self.fin_queued and (self.snd_nxt - self.snd_buf_seq) & sq.MASK == len(self.snd_buf):
             return  # nothing unsent: the common case on the receiving side
-        mss = self._payload_room()
+        if self.sack_ok and (self.ooo or self.sack_dup is not None):
+            mss = self._payload_room()
+        else:
+            mss = self.snd_mss  # what _payload_room gives without SACK blocks to send
         frame = 0  # segments sent back to back in this pass: one TSO frame on Linux
+        # What every segment of this pass carries: the window field (computing it again
+        # gives the same field) and the timestamp; set by the first that needs them.
+        field = -1
+        ts = (0, 0)
         while True:
-            # sq.diff written out (twice): this loop runs for every segment sent.
-            offset = (self.snd_nxt - self.snd_buf_seq) & sq.MASK
+            # sq.diff and min() written out: this loop runs for every segment sent.
+            nxt = self.snd_nxt
+            offset = (nxt - self.snd_buf_seq) & sq.MASK
             if offset > sq.HALF:  # snd_nxt on the SYN: cannot happen once synchronized
                 offset = 0
             available = len(self.snd_buf) - offset
-            in_flight = (self.snd_nxt - self.snd_una) & sq.MASK
+            in_flight = (nxt - self.snd_una) & sq.MASK
             if in_flight > sq.HALF:
                 in_flight -= sq.MOD
-            window = min(self.snd_wnd, self.cc.cwnd) - in_flight
+            window = self.snd_wnd
+            cwnd = self.cc.cwnd
+            if cwnd < window:
+                window = cwnd
+            window -= in_flight
             if self.dupacks or self.sack_repair:
                 window = self._loss_window(in_flight)
-            fin_due = self.fin_queued and sq.diff(self.snd_nxt, self.fin_seq) <= 0
+            fin_due = self.fin_queued and sq.diff(nxt, self.fin_seq) <= 0
             if available > 0:
                 if window <= 0:
                     if self.snd_wnd == 0 and in_flight == 0 and self.persist_at is None:
                         self.persist_at = self.now + self.rto.rto
                     break
-                n = min(available, window, mss)
+                n = available if available < window else window
+                if mss < n:
+                    n = mss
                 if n < mss and n < available:
                     # Sender SWS avoidance: wait for a full segment unless nothing is in
                     # flight and the window is at least half the largest seen (or the
@@ -1387,25 +1407,73 @@ class Connection:
                     and in_flight > 0
                     and not self.nodelay
                     and not fin_due
-                    and not sq.lt(self.snd_nxt, self.snd_max)
+                    and not 0 < (self.snd_max - nxt) & sq.MASK < sq.HALF  # sq.lt(nxt, SND.MAX)
                 ):
                     break  # Nagle (new data only): one small segment in flight at a time
                 self.persist_at = None
                 self.persist_backoff = 0
-                start = offset
-                chunk = bytes(memoryview(self.snd_buf)[start : start + n])
+                chunk = bytes(self.snd_buf[offset : offset + n])  # faster than a memoryview
                 last = n == available
                 frame += 1
-                push = last or (
-                    frame > 1
-                    and self.config.psh_on_tso_frames
-                    and not self._sends_more(available - n, window - n, fin_due)
-                )
-                flags = ACK | (PSH if push else 0)
-                if last and self.fin_queued:
-                    flags |= FIN
-                self._transmit_data(chunk, flags)
-            elif fin_due and sq.diff(self.fin_seq, self.snd_nxt) == 0:
+                if last:
+                    flags = ACK | PSH | FIN if self.fin_queued else ACK | PSH
+                elif frame > 1 and self.config.psh_on_tso_frames:
+                    # PSH ends the frame unless this loop goes on to send another
+                    # segment: a full one always, the last short one where Nagle allows.
+                    left, room = available - n, window - n
+                    if room <= 0:
+                        flags = ACK | PSH
+                    else:
+                        more = left if left < room else room
+                        if self.snd_mss < more:
+                            more = self.snd_mss
+                        if more == self.snd_mss or (more == left and (self.nodelay or fin_due)):
+                            flags = ACK
+                        else:
+                            flags = ACK | PSH
+                else:
+                    flags = ACK
+                # _transmit_data(chunk, flags), inline: once per data segment sent.
+                snd_max = self.snd_max
+                retransmission = 0 < (snd_max - nxt) & sq.MASK < sq.HALF  # sq.lt
+                if (
+                    self.ts_ok
+                    and self.sack_dup is None
+                    and not (self.sack_ok and self.ooo)
+                    and not self.ecn_ok
+                ):
+                    # _send's fast path: the timestamp is the only option, no ECN flags.
+                    if field < 0:
+                        field = self._window_field(False)
+                        ts = ((self.now // MILLISECOND + self.ts_offset) & sq.MASK, self.ts_recent)
+                        self._ack_now = False
+                        self._delack_pending = 0
+                        self.delack_at = None
+                        self.ack_owed = False
+                    if retransmission:
+                        self.host.counters["TcpRetransSegs"] += 1
+                    self.host.emit_ts(
+                        self, nxt, self.rcv_nxt, flags, field, 0, ts, chunk, retransmission
+                    )
+                else:
+                    self._send(nxt, flags, chunk, retransmission)
+                if not retransmission and self.rtt_seq is None:
+                    self.rtt_seq, self.rtt_start = nxt, self.now
+                idle = self.snd_una == snd_max
+                if idle:
+                    self.una_since = self.now
+                    self._restart_after_idle()
+                self.last_send_us = self.now
+                self.snd_nxt = end = (nxt + n + (flags & FIN)) & sq.MASK
+                if 0 < (end - snd_max) & sq.MASK < sq.HALF:  # sq.gt(end, snd_max)
+                    self.snd_max = end
+                if self.rtx_at is None:  # _start_rtx()
+                    self._restart_rtx()
+                if window <= n and not last and not idle and not (self.dupacks or self.sack_repair):
+                    # The window is used up and cwnd did not move: the next turn would
+                    # only find that out and stop (with data in flight, no persist timer).
+                    break
+            elif fin_due and sq.diff(self.fin_seq, nxt) == 0:
                 self._transmit_data(b"", FIN | ACK)
                 break
             else:
@@ -1424,17 +1492,8 @@ class Connection:
         room = MAX_SACK_BLOCKS_WITH_TS if self.ts_ok else MAX_SACK_BLOCKS
         return self.snd_mss - 4 - 8 * min(blocks, room)
 
-    def _sends_more(self, available: int, window: int, fin_due: bool) -> bool:
-        """Whether `_output` goes on to send another segment, data now being in flight:
-        a full one always, the last short one only where Nagle lets it go."""
-        if available <= 0 or window <= 0:
-            return False
-        n = min(available, window, self.snd_mss)
-        if n == self.snd_mss:
-            return True
-        return n == available and (self.nodelay or fin_due)
-
     def _transmit_data(self, chunk: bytes, flags: int) -> None:
+        """Send ``chunk`` at SND.NXT and account for it (`_output` has its own copy)."""
         seq = self.snd_nxt
         snd_max = self.snd_max
         retransmission = 0 < (snd_max - seq) & sq.MASK < sq.HALF  # sq.lt(seq, snd_max)
@@ -1561,7 +1620,7 @@ class Connection:
             return
         if self.ts_ok and not self.config.tolerate_missing_ts and self._lacks_timestamp(seg):
             return
-        if state is State.ESTABLISHED:
+        if state is _ESTABLISHED:
             if not (Connection.header_prediction and self._predicted(seg)):
                 self._arrive_synchronized(seg)
         elif state is State.SYN_SENT:
@@ -1593,19 +1652,55 @@ class Connection:
         else takes the steps. The receiver's window changes with nearly every ACK, so the
         window update is taken here too, as step 5 takes it.
         """
-        if seg.flags & ~PSH != ACK or seg.seq != self.rcv_nxt or self.ooo or self.in_recovery:
+        opts = seg.options
+        if opts is None:
+            timestamp = None
+        elif opts.sack_blocks:
+            return False  # the scoreboard reads them on the slow path
+        else:
+            timestamp = opts.timestamp
+        return self.predicted_arrives(
+            seg.seq, seg.ack, seg.flags, seg.window, timestamp, seg.payload, self.now, seg
+        )
+
+    def predicted_arrives(
+        self,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        timestamp: tuple[int, int] | None,
+        payload: bytes,
+        now: int,
+        seg: TcpSegment | None = None,
+    ) -> bool:
+        """`segment_arrives` of a segment without SACK blocks, given by its fields, when
+        header prediction takes it: no TcpSegment is built for the segments of a transfer.
+        False, with nothing changed, for any other: the caller then builds the segment
+        and calls `segment_arrives`.
+
+        With ``seg`` (the segment those fields came from), this is `_predicted` of
+        `segment_arrives`, which checks the state and finishes itself. Only the SACK
+        scoreboard needs the segment: without it, a segment that would reach the
+        scoreboard is left to the caller.
+        """
+        if seg is None:
+            if self.state is not _ESTABLISHED or not Connection.header_prediction:
+                return False
+            self.now = now
+        if flags & ~PSH != ACK or seq != self.rcv_nxt or self.ooo or self.in_recovery:
             return False
-        ack = seg.ack
+        if timestamp is None and self.ts_ok and not self.config.tolerate_missing_ts:
+            return False  # segment_arrives drops and counts it (RFC 7323 3.2)
         una = self.snd_una
         acked = (ack - una) & sq.MASK
         if acked > (self.snd_max - una) & sq.MASK:
             return False  # below SND.UNA (wraps to a huge number) or beyond SND.MAX
         # Step 5 would take the window from it: SND.WL1 < SEG.SEQ, or SND.WL1 == SEG.SEQ
         # and SND.WL2 <= SEG.ACK (sq.le and sq.gt written out: this runs per segment).
-        since_wl1 = (seg.seq - self.snd_wl1) & sq.MASK
+        since_wl1 = (seq - self.snd_wl1) & sq.MASK
         if since_wl1 >= sq.HALF or (not since_wl1 and 0 < (self.snd_wl2 - ack) & sq.MASK < sq.HALF):
             return False
-        payload = seg.payload
         size = len(payload)
         if size:
             promised = (self.rcv_adv - self.rcv_nxt) & sq.MASK  # rcv_wnd is at least this
@@ -1613,19 +1708,34 @@ class Connection:
                 return False
         elif not acked:
             return False  # a duplicate ACK: the slow path counts it
-        opts = seg.options
-        if opts is not None:
-            if opts.sack_blocks:
-                return False  # the scoreboard reads them on the slow path
-            if self.ts_ok and opts.timestamp is not None:
-                if (opts.timestamp[0] - self.ts_recent) & sq.MASK >= sq.HALF:
-                    return False  # older than TS.Recent: PAWS decides on the slow path
-                self.ts_recent = opts.timestamp[0]
+        # What _on_new_ack would do beyond growing cwnd: the scoreboard's work (needs seg).
+        scoreboard_work = (
+            acked and self.sack_negotiated and (self.scoreboard is not None or self.rto_recovery)
+        )
+        if scoreboard_work and seg is None:
+            return False
+        tsecr = 0  # the echo that times the ACK: none
+        if timestamp is not None and self.ts_ok:
+            if (timestamp[0] - self.ts_recent) & sq.MASK >= sq.HALF:
+                return False  # older than TS.Recent: PAWS decides on the slow path
+            self.ts_recent = timestamp[0]
+            tsecr = timestamp[1]
         self.last_recv_us = self.now
         if acked:
-            self._ack_advances(ack, seg)
-            self._on_new_ack(acked, ack, seg)
-        window = seg.window << self.snd_wscale
+            self._ack_advances_echo(ack, tsecr)
+            if scoreboard_work:
+                self._sack_ack(seg, ack, acked, False)
+            else:
+                # _on_new_ack outside recovery, with no scoreboard to update (RFC 6675's
+                # steps then reduce to NewReno's): only the congestion control hears of it.
+                cc = self.cc
+                sample = self._cc_rtt_sample_echo(tsecr) if cc.wants_rtt_samples else None
+                flight = (self.snd_max - ack) & sq.MASK  # sq.diff(self.snd_max, ack)
+                if flight > sq.HALF:
+                    flight -= sq.MOD
+                cc.on_ack(acked, flight, self.now, sample, self.rto.srtt)
+                self.dupacks = 0
+        window <<= self.snd_wscale
         if window != self.snd_wnd:  # the window update of step 5, as _step_ack does it
             if window > self.snd_wnd:
                 self.persist_at = None
@@ -1633,16 +1743,39 @@ class Connection:
             self.snd_wnd = window
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
-        self.snd_wl1, self.snd_wl2 = seg.seq, ack
+        self.snd_wl1, self.snd_wl2 = seq, ack
         if size:
             self.rcv_buf += payload
             self.rcv_nxt = (self.rcv_nxt + size) & sq.MASK
-            self._schedule_ack(size)
+            if self._quickacks > 0 or self.config.ack_every_other_segment:
+                self._schedule_ack(size)
+            else:  # _schedule_ack(size), inline: once per data segment received
+                pending = self._delack_pending + size
+                self._delack_pending = pending
+                if pending >= 2 * self.our_mss - (24 if self.ts_ok else 0):
+                    if self.host.batching:
+                        self.host.owe_ack(self)
+                    else:
+                        self._ack_now = True
+                elif self.delack_at is None:
+                    self.delack_at = self.now + self.config.delack_min_us
             if self.wake is not None:  # _notify()
                 self.wake()
         self.probes_out = 0
         if self.keepalive:
             self._arm_keepalive()
+        if seg is None:
+            # _finish(), inline, skipping the call to _output when it has nothing to do.
+            if self.state is not _CLOSED:
+                if (
+                    self.sack_repair
+                    or self.fin_queued
+                    or (self.snd_nxt - self.snd_buf_seq) & sq.MASK != len(self.snd_buf)
+                ):
+                    self._output()
+                if self._ack_now:
+                    self.send_ack()
+            self.host.reschedule(self)
         return True
 
     def _arrive_listen(self, seg: TcpSegment) -> None:
@@ -2142,6 +2275,15 @@ class Connection:
             self._fail(errno.ECONNABORTED, "abort: accept queue full")
 
     def _ack_advances(self, ack: int, seg: TcpSegment | None = None) -> None:
+        """SND.UNA moves to ``ack``, acknowledged by ``seg`` (see `_ack_advances_echo`)."""
+        tsecr = 0
+        if seg is not None:
+            opts = seg.options
+            if opts is not None and opts.timestamp is not None:
+                tsecr = opts.timestamp[1]
+        self._ack_advances_echo(ack, tsecr)
+
+    def _ack_advances_echo(self, ack: int, tsecr: int) -> None:
         """SND.UNA moves to ``ack``: free acknowledged bytes, sample RTT, re-arm RTO.
 
         RTT samples come from the one timed segment (Karn's rule: never a retransmitted
@@ -2149,30 +2291,32 @@ class Connection:
         4): the echo names the transmission it answers, so a retransmission is no
         ambiguity, and a backed-off RTO recovers after losses instead of ratcheting up.
         """
-        data_end = sq.add(self.snd_buf_seq, len(self.snd_buf))
-        upto = ack if sq.le(ack, data_end) else data_end
-        freed = sq.diff(upto, self.snd_buf_seq)
+        # sq.add, sq.le, sq.diff and sq.gt written out: this runs for every ACK of data.
+        buf_seq = self.snd_buf_seq
+        data_end = (buf_seq + len(self.snd_buf)) & sq.MASK
+        upto = ack if (data_end - ack) & sq.MASK < sq.HALF else data_end
+        freed = (upto - buf_seq) & sq.MASK
+        if freed > sq.HALF:
+            freed -= sq.MOD
         if freed > 0:
             del self.snd_buf[:freed]
             self.snd_buf_seq = upto
         if self.rtt_seq is not None:
-            if sq.gt(ack, self.rtt_seq):
+            if 0 < (ack - self.rtt_seq) & sq.MASK < sq.HALF:
                 rtt = self.now - self.rtt_start
                 self.rto.sample(rtt)
                 self.rtt_seq = None
                 if self.host.tracer is not None:
                     self._trace_rtt(self.host.tracer, rtt)
-        elif self.ts_ok and seg is not None:
-            opts = seg.options
-            if opts is not None and opts.timestamp is not None and opts.timestamp[1]:
-                elapsed_ms = (self._ts_now() - opts.timestamp[1]) & sq.MASK
-                if elapsed_ms * MILLISECOND <= self.rto.rto_max:  # else a stale or bogus echo
-                    rtt = max(elapsed_ms, 1) * MILLISECOND
-                    self.rto.sample(rtt)
-                    if self.host.tracer is not None:
-                        self._trace_rtt(self.host.tracer, rtt)
+        elif tsecr and self.ts_ok:  # tsecr 0: no timestamp, or one that echoes nothing
+            elapsed_ms = (self._ts_now() - tsecr) & sq.MASK
+            if elapsed_ms * MILLISECOND <= self.rto.rto_max:  # else a stale or bogus echo
+                rtt = max(elapsed_ms, 1) * MILLISECOND
+                self.rto.sample(rtt)
+                if self.host.tracer is not None:
+                    self._trace_rtt(self.host.tracer, rtt)
         self.snd_una = ack
-        if sq.lt(self.snd_nxt, ack):
+        if 0 < (ack - self.snd_nxt) & sq.MASK < sq.HALF:  # sq.lt(self.snd_nxt, ack)
             self.snd_nxt = ack
         self.retries = 0
         # No reset_backoff() here: Karn / RFC 6298 section 5 keep the backed-off RTO until
@@ -2180,10 +2324,12 @@ class Connection:
         self.una_since = self.now
         if self.snd_una == self.snd_max:
             self.rtx_at = None
-        else:
+        elif self.user_timeout_us:
             self._restart_rtx()
-        if freed > 0:
-            self._notify()
+        else:  # _restart_rtx() without a user timeout, inline: once per ACK of data
+            self.rtx_at = self.now + self.rto.rto
+        if freed > 0 and self.wake is not None:  # _notify()
+            self.wake()
 
     def _on_new_ack(self, acked: int, ack: int, seg: TcpSegment | None = None) -> None:
         if self.sack_negotiated:
@@ -2205,12 +2351,18 @@ class Connection:
     def _cc_rtt_sample(self, seg: TcpSegment | None) -> int | None:
         """An RTT sample from this ACK's timestamp echo, for the congestion control only
         (HyStart++ wants several per round trip; the RTO keeps its own samples)."""
-        if not self.ts_ok or seg is None:
+        if seg is None:
             return None
         opts = seg.options
-        if opts is None or opts.timestamp is None or not opts.timestamp[1]:
+        if opts is None or opts.timestamp is None:
             return None
-        elapsed_ms = (self._ts_now() - opts.timestamp[1]) & sq.MASK
+        return self._cc_rtt_sample_echo(opts.timestamp[1])
+
+    def _cc_rtt_sample_echo(self, tsecr: int) -> int | None:
+        """`_cc_rtt_sample` of an ACK echoing ``tsecr`` (0: none)."""
+        if not self.ts_ok or not tsecr:
+            return None
+        elapsed_ms = (self._ts_now() - tsecr) & sq.MASK
         if elapsed_ms * MILLISECOND > self.rto.rto_max:
             return None  # a stale or bogus echo
         return max(elapsed_ms, 1) * MILLISECOND

@@ -94,11 +94,14 @@ class Cubic(NewReno):
         acked_segments = acked / mss
         alpha = 1.0 if self._w_est >= self.w_max else ALPHA
         self._w_est += alpha * acked_segments / segments
-        if self.w_cubic(t) < self._w_est:
+        # w_cubic() written out (twice): this runs for every ACK in congestion avoidance.
+        k = self.k
+        if C * (t - k) ** 3 + self.w_max < self._w_est:
             growth = self._w_est * mss - self.cwnd  # Reno-friendly region: Reno's window
         else:
             rtt = (srtt_us or 0) / SECOND
-            target = min(max(self.w_cubic(t + rtt), segments), 1.5 * segments)
+            w_next = C * (t + rtt - k) ** 3 + self.w_max
+            target = min(max(w_next, segments), 1.5 * segments)
             growth = (target - segments) / segments * acked_segments * mss
         if growth > 0:
             self._carry += growth

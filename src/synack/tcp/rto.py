@@ -22,7 +22,8 @@ class RtoEstimator:
     @property
     def rto(self) -> int:
         """Current timeout including backoff, clamped to the maximum."""
-        return min(self._base << self.backoff, self.rto_max)
+        rto = self._base << self.backoff  # min() written out: read on every ACK of data
+        return rto if rto < self.rto_max else self.rto_max
 
     def sample(self, rtt: int) -> None:
         """Fold in one measurement (never from a retransmitted segment: Karn)."""

@@ -31,6 +31,11 @@ _TS_LAYOUT = (1, 1, 8)  # NOP, NOP, TIMESTAMP
 # protocol TCP; ident and TOS are 0.
 _V4_FIXED = 0x4500 + FLAG_DF + (64 << 8 | PROTO_TCP)
 _NOT_FRAGMENT = 0x3FFF  # MF and the fragment offset must be clear
+# fold_ffff's masks, for its three halvings written out where a segment is at most 1536
+# bytes (an Ethernet frame): x % 0xFFFF of a 12288-bit x without the call.
+_LOW_6144 = (1 << 6144) - 1
+_LOW_3072 = (1 << 3072) - 1
+_LOW_1536 = (1 << 1536) - 1
 
 
 def build_tcp_packet(segment: TcpSegment, src: bytes, dst: bytes) -> bytes:
@@ -116,9 +121,18 @@ def build_tcp_ts_packet(
         )
     addresses = int.from_bytes(src + dst, "big")
     tsval, tsecr = timestamp
-    tcp_len = 32 + len(payload)
+    size = len(payload)
+    tcp_len = 32 + size
     total = 20 + tcp_len
-    x = fold_ffff(int.from_bytes(payload, "little")) << 8 if payload else 0
+    if size > 1536:
+        x = fold_ffff(int.from_bytes(payload, "little")) << 8
+    elif size:
+        x = int.from_bytes(payload, "little")  # fold_ffff(x), written out: once per segment
+        x = (x >> 6144) + (x & _LOW_6144)
+        x = (x >> 3072) + (x & _LOW_3072)
+        x = ((x >> 1536) + (x & _LOW_1536)) % 0xFFFF << 8
+    else:
+        x = 0
     # The header's words: ports, seq, ack, offset and flags, window, urgent, the option
     # block (0x0101, 0x080A, TSval, TSecr), then the pseudo-header.
     x += (
@@ -158,10 +172,43 @@ def _general(
     return build_ip(src, dst, PROTO_TCP, build_tcp(segment, src, dst))
 
 
+#: What `parse_tcp_fields` gives: src, dst, source port, destination port, seq, ack, flags,
+#: window, urgent pointer, the timestamp (TSval, TSecr) or None, payload.
+TcpFields = tuple[bytes, bytes, int, int, int, int, int, int, int, tuple[int, int] | None, bytes]
+
+
 def parse_tcp_packet(packet: bytes) -> tuple[bytes, bytes, TcpSegment] | None:
     """(src, dst, segment) of a valid IPv4 packet without IP options that carries a valid
     TCP segment with a bare or timestamp-only header; None for any other packet, valid or
     not, which the caller then decodes the general way (`parse_ip`, `parse_tcp`)."""
+    fields = parse_tcp_fields(packet)
+    if fields is None:
+        return None
+    src, dst, sport, dport, seq, ack, flags, window, urgent, timestamp, payload = fields
+    return src, dst, tcp_segment(sport, dport, seq, ack, flags, window, urgent, timestamp, payload)
+
+
+def tcp_segment(
+    src_port: int,
+    dst_port: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    window: int,
+    urgent: int,
+    timestamp: tuple[int, int] | None,
+    payload: bytes,
+) -> TcpSegment:
+    """The TcpSegment of fields from `parse_tcp_fields`, as `parse_tcp` decodes it."""
+    options = (
+        None if timestamp is None else TcpOptions(None, None, False, (), timestamp, (), _TS_LAYOUT)
+    )
+    return TcpSegment(src_port, dst_port, seq, ack, flags, window, urgent, options, payload)
+
+
+def parse_tcp_fields(packet: bytes) -> TcpFields | None:
+    """`parse_tcp_packet` without building objects: the stack's fast path for received
+    segments reads the header fields straight from this tuple."""
     n = len(packet)
     if n < 40 or type(packet) is not bytes or packet[0] != 0x45:
         return None
@@ -174,16 +221,14 @@ def parse_tcp_packet(packet: bytes) -> tuple[bytes, bytes, TcpSegment] | None:
         ) = _V4_TCP_TS_IN.unpack_from(packet)  # fmt: skip
         if word != _TS_WORD:
             return None
-        options: TcpOptions | None = TcpOptions(
-            None, None, False, (), (tsval, tsecr), (), _TS_LAYOUT
-        )
+        timestamp: tuple[int, int] | None = (tsval, tsecr)
         payload = packet[52:]
     elif offset == 0x50:
         (
             _vi, tos, total, ident, frag, ttl_proto, ip_csum, src, dst,
             sport, dport, seq, ack, _offset, flags, window, _csum, urgent,
         ) = _V4_TCP_IN.unpack_from(packet)  # fmt: skip
-        options = None
+        timestamp = None
         payload = packet[40:]
     else:
         return None
@@ -197,6 +242,13 @@ def parse_tcp_packet(packet: bytes) -> tuple[bytes, bytes, TcpSegment] | None:
     # to 0, so what is left is the segment's sum (scaled by 256, like the pseudo-header).
     pseudo = (addresses + PROTO_TCP + n - 20) << 8
     x = int.from_bytes(packet, "little")
-    if ((x % 0xFFFF if n <= 192 else fold_ffff(x)) + pseudo) % 0xFFFF:  # an ACK: no folding
+    if n > 192:  # not an ACK: fold first
+        if n > 1536:
+            x = fold_ffff(x)
+        else:  # fold_ffff(x), written out: once per segment
+            x = (x >> 6144) + (x & _LOW_6144)
+            x = (x >> 3072) + (x & _LOW_3072)
+            x = (x >> 1536) + (x & _LOW_1536)
+    if (x + pseudo) % 0xFFFF:
         return None
-    return src, dst, TcpSegment(sport, dport, seq, ack, flags, window, urgent, options, payload)
+    return src, dst, sport, dport, seq, ack, flags, window, urgent, timestamp, payload
