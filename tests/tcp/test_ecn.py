@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from synack.scenarios.craft import segment_bytes
 from synack.tcp.config import LINUX, TcpConfig
 from synack.tcp.connection import Connection
@@ -13,6 +15,8 @@ from .harness import LOCAL, LPORT, MS, PEER, PEER_ISS, PPORT, RCV_NXT, SND_NXT, 
 
 ECN_ON = LINUX.with_changes(ecn=1)
 MSS = TcpOptions(mss=1000)
+MSS_TS = TcpOptions(mss=1000, timestamp=(7000, 0))
+STAMP = TcpOptions(timestamp=(7001, 0))  # on the peer's segments once timestamps are on
 
 
 def send_from_peer(
@@ -55,13 +59,16 @@ def advance(h: Harness, to: int) -> list[tuple[int, int, int, int]]:
 
 
 def ecn_client(
-    config: TcpConfig = ECN_ON, synack_flags: int = SYN | ACK | ECE
+    config: TcpConfig = ECN_ON, synack_flags: int = SYN | ACK | ECE, timestamps: bool = False
 ) -> tuple[Harness, Connection]:
-    """An active open answered by ``synack_flags``: ESTABLISHED, nothing left to send."""
+    """An active open answered by ``synack_flags``: ESTABLISHED, nothing left to send.
+    With ``timestamps`` the segments of the transfer take the stack's fast paths."""
     h = Harness(config)
     conn = h.connect()
     assert [s[0] for s in sent(h)] == ([SYN | ECE | CWR] if config.ecn == 1 else [SYN])
-    send_from_peer(h, synack_flags, PEER_ISS, SND_NXT, options=MSS, at=100 * MS)
+    options = MSS_TS if timestamps else MSS
+    send_from_peer(h, synack_flags, PEER_ISS, SND_NXT, options=options, at=100 * MS)
+    assert conn.ts_ok == timestamps
     assert conn.state is State.ESTABLISHED
     sent(h)
     return h, conn
@@ -156,13 +163,15 @@ def test_without_ecn_data_is_not_ect() -> None:
 # --- the receiver: CE marks echoed ------------------------------------------------------
 
 
-def test_a_ce_mark_is_echoed_at_once_and_on_every_ack_until_cwr() -> None:
-    h, conn = ecn_client()
-    send_from_peer(h, ACK | PSH, RCV_NXT, SND_NXT, b"a" * 100, ECN_CE)
+@pytest.mark.parametrize("timestamps", [False, True], ids=["plain", "timestamps"])
+def test_a_ce_mark_is_echoed_at_once_and_on_every_ack_until_cwr(timestamps: bool) -> None:
+    h, conn = ecn_client(timestamps=timestamps)
+    opts = STAMP if timestamps else None
+    send_from_peer(h, ACK | PSH, RCV_NXT, SND_NXT, b"a" * 100, ECN_CE, opts)
     assert [(f, e) for f, _, _, e in sent(h)] == [(ACK | ECE, ECN_NOT_ECT)]  # no delay
-    send_from_peer(h, ACK | PSH, RCV_NXT + 100, SND_NXT, b"b" * 100, ECN_ECT0)
+    send_from_peer(h, ACK | PSH, RCV_NXT + 100, SND_NXT, b"b" * 100, ECN_ECT0, opts)
     assert [f for f, _, _, _ in advance(h, h.now + 500 * MS)] == [ACK | ECE]  # still echoed
-    send_from_peer(h, ACK | PSH | CWR, RCV_NXT + 200, SND_NXT, b"c" * 100, ECN_ECT0)
+    send_from_peer(h, ACK | PSH | CWR, RCV_NXT + 200, SND_NXT, b"c" * 100, ECN_ECT0, opts)
     assert [f for f, _, _, _ in advance(h, h.now + 500 * MS)] == [ACK]  # the CWR ended it
     assert not conn.ecn_echo
     assert h.stack.snapshot_counters()["SynackEcnCeReceived"] == 1
@@ -179,22 +188,24 @@ def test_ce_without_negotiated_ecn_is_ignored() -> None:
 # --- the sender: ECE reduces cwnd once per window, then CWR ------------------------------
 
 
-def test_an_echo_reduces_cwnd_once_per_window_without_a_retransmission() -> None:
-    h, conn = ecn_client()
+@pytest.mark.parametrize("timestamps", [False, True], ids=["plain", "timestamps"])
+def test_an_echo_reduces_cwnd_once_per_window_without_a_retransmission(timestamps: bool) -> None:
+    h, conn = ecn_client(timestamps=timestamps)
+    opts = STAMP if timestamps else None
     mss = conn.snd_mss
     conn.send(b"x" * (10 * mss))
     assert len(sent(h)) == 10
     cwnd = conn.cc.cwnd
-    send_from_peer(h, ACK | ECE, RCV_NXT, SND_NXT + 2 * mss)
+    send_from_peer(h, ACK | ECE, RCV_NXT, SND_NXT + 2 * mss, options=opts)
     assert conn.cc.cwnd < cwnd
     reduced = conn.cc.cwnd
-    send_from_peer(h, ACK | ECE, RCV_NXT, SND_NXT + 4 * mss)  # the same window: no more
+    send_from_peer(h, ACK | ECE, RCV_NXT, SND_NXT + 4 * mss, options=opts)  # same window
     assert conn.cc.cwnd >= reduced
     counters = h.stack.snapshot_counters()
     assert counters["SynackEcnReductions"] == 1
     assert counters.get("TcpRetransSegs", 0) == 0
     conn.send(b"y" * mss)
-    send_from_peer(h, ACK, RCV_NXT, SND_NXT + 10 * mss)
+    send_from_peer(h, ACK, RCV_NXT, SND_NXT + 10 * mss, options=opts)
     out = sent(h)
     assert out and out[0][0] & CWR  # the first new data after the reduction says so
     assert all(not f & CWR for f, _, _, _ in out[1:])

@@ -50,3 +50,15 @@ def test_strict_changes_nothing_without_negotiated_timestamps() -> None:
     conn = established_active(h, TcpOptions(mss=1460))
     h.inject("P.", RCV_NXT, SND_NXT, payload=b"bare")
     assert conn.recv(10) == b"bare"
+
+
+def test_strict_drops_in_order_data_without_a_timestamp_on_the_fast_path_too() -> None:
+    # In-order data with nothing else going on is what header prediction takes.
+    h, conn = connected(tolerate=False)
+    stamped = TcpOptions(timestamp=(PEER_TS + 1, 0))
+    h.inject("P.", RCV_NXT, SND_NXT, payload=b"first", options=stamped)
+    assert conn.recv(10) == b"first"
+    h.out()
+    h.inject("P.", RCV_NXT + 5, SND_NXT, payload=b"bare")
+    assert conn.readable_bytes() == 0
+    assert h.stack.snapshot_counters()["SynackMissingTimestampDrops"] == 1
