@@ -268,6 +268,9 @@ class Stack:
     ) -> None:
         self.name = name
         self.addresses = {pack_address(a) for a in addresses}
+        # Each connection's key names its local address by these objects, not by a copy
+        # sliced from a packet: a copy per connection costs as much as the copy's size.
+        self._own_addresses = {address: address for address in self.addresses}
         if not self.addresses:
             raise ValueError("a stack needs at least one address")
         self.config = config
@@ -927,6 +930,9 @@ class Stack:
         return int.from_bytes(digest, "big")
 
     def _new_connection(self, key: ConnKey, iss: int) -> Connection:
+        local = self._own_addresses.get(key[0])
+        if local is not None and local is not key[0]:
+            key = (local, key[1], key[2], key[3])
         conn = Connection(self, key, self.config, iss, self.now, self._ts_offset(key))
         self.connections[key] = conn
         return conn

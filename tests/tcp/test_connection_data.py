@@ -456,6 +456,19 @@ def test_sack_blocks_list_the_newest_out_of_order_data_first() -> None:
     assert conn.recv(1000) == b"x" * 499
 
 
+def test_data_one_connection_holds_out_of_order_is_not_seen_by_another() -> None:
+    # Connections share one empty out-of-order table until they need their own.
+    h, conn = sacking()
+    other_h, other = sacking()
+    data(h, 200, 300)
+    assert sack_of(h) == [(SND_NXT, 1, ((200, 300),))]
+    assert not other.ooo and other.readable_bytes() == 0
+    data(other_h, 1, 100)
+    assert sack_of(other_h) == [(SND_NXT, 100, ())]  # in order: no blocks
+    data(h, 1, 200)
+    assert conn.recv(1000) == b"x" * 299 and other.recv(1000) == b"x" * 99
+
+
 def test_at_most_four_sack_blocks_fit_without_timestamps() -> None:
     h, _conn = sacking()
     for start in (200, 400, 600, 800, 1000):

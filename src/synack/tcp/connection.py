@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import os
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -69,6 +70,29 @@ MAX_SACK_BLOCKS_WITH_TS = 3
 MAX_SACK_BLOCKS = 4
 #: Out-of-order arrivals remembered to order SACK blocks by recency.
 MAX_SACK_RECENT = 8
+
+
+class _NothingHeld(dict[int, tuple[bytes, bool]]):
+    """The out-of-order table every connection starts with, shared until a segment
+    arrives out of order (an idle connection then holds no table of its own). Reads and
+    the no-op pop and clear of an empty dict work; a write is a bug and fails loudly."""
+
+    def __setitem__(self, key: int, value: tuple[bytes, bool]) -> None:
+        raise TypeError("the shared empty out-of-order table is read-only")
+
+    def __reduce__(self) -> str:
+        return "NOTHING_HELD"  # copies and pickles of a connection share it too
+
+
+NOTHING_HELD = _NothingHeld()
+
+
+@functools.cache
+def _microseconds(seconds: int) -> int:
+    """One int object per distinct setting (large ints cost 32 bytes a connection)."""
+    return seconds * SECOND
+
+
 #: Out-of-order queues longer than this are not scanned whole for each ACK's SACK blocks.
 SACK_SCAN_LIMIT = 32
 #: RFC 7323 section 5.5: after this long without a segment TS.Recent is stale (24 days).
@@ -396,7 +420,7 @@ class Connection:
         self.rcv_capacity = config.rmem
         self.rcv_up = 0
         self.urgent_mark: int | None = None
-        self.ooo: dict[int, tuple[bytes, bool]] = {}  # seq -> (data, FIN follows)
+        self.ooo: dict[int, tuple[bytes, bool]] = NOTHING_HELD  # seq -> (data, FIN follows)
         self.ooo_bytes = 0  # payload bytes held in ooo
         self.peer_fin = False
         self.rcv_shut = False
@@ -409,7 +433,7 @@ class Connection:
         self.sack_ok = False  # we send SACK blocks (RFC 2018)
         self.sack_dup: tuple[int, int] | None = None  # D-SACK to report (RFC 2883)
         #: Where the latest out-of-order segments start, newest first: SACK's block order.
-        self.sack_recent: list[int] = []
+        self.sack_recent: list[int] | tuple[()] = ()  # a list from the first SACK block
         #: The blocks last reported for a long queue, where the next report starts.
         self.sack_spans: tuple[tuple[int, int], ...] = ()
         #: Both SYNs carried SACK-permitted: the peer's SACK blocks steer our retransmissions.
@@ -455,8 +479,8 @@ class Connection:
 
         # Socket options.
         self.keepalive = False
-        self.keepidle_us = config.keepalive_time * SECOND
-        self.keepintvl_us = config.keepalive_intvl * SECOND
+        self.keepidle_us = _microseconds(config.keepalive_time)
+        self.keepintvl_us = _microseconds(config.keepalive_intvl)
         self.keepcnt = config.keepalive_probes
         self.probes_out = 0
         self.user_timeout_us = 0
@@ -2697,10 +2721,14 @@ class Connection:
             elif self._ooo_fits(seq, len(payload)):
                 if old is not None:
                     self.ooo_bytes -= len(old[0])
+                if self.ooo is NOTHING_HELD:
+                    self.ooo = {}
                 self.ooo[seq] = (bytes(payload), fin)
                 self.ooo_bytes += len(payload)
             if seq in self.ooo and self.sack_ok:
                 recent = self.sack_recent
+                if not isinstance(recent, list):
+                    recent = self.sack_recent = []
                 if seq in recent:
                     recent.remove(seq)
                 recent.insert(0, seq)
