@@ -775,10 +775,7 @@ class Connection:
                 ack = self.rcv_nxt if flags & ACK else 0
                 window = self._window_field(False) if not flags & RST else 0
                 if flags & ACK:
-                    self._ack_now = False
-                    self._delack_pending = 0
-                    self.delack_at = None
-                    self.ack_owed = False
+                    self._ack_sent()
                 if retransmission:
                     self.host.counters["TcpRetransSegs"] += 1
                 self.host.emit_ts(
@@ -799,13 +796,17 @@ class Connection:
             payload,
         )
         if flags & ACK:
-            self._ack_now = False
-            self._delack_pending = 0
-            self.delack_at = None
-            self.ack_owed = False
+            self._ack_sent()
         if retransmission:
             self.host.counters["TcpRetransSegs"] += 1
         self.host.emit(self, segment, retransmission)
+
+    def _ack_sent(self) -> None:
+        """A segment carrying RCV.NXT went out: no ACK is owed or waiting any more."""
+        self._ack_now = False
+        self._delack_pending = 0
+        self.delack_at = None
+        self.ack_owed = False
 
     def _ecn_flags(self, flags: int, payload: bytes, retransmission: bool) -> int:
         """ECE on every ACK while a CE mark waits for the peer's CWR (RFC 3168 6.1.3), and
@@ -1470,10 +1471,7 @@ class Connection:
                     if field < 0:
                         field = self._window_field(False)
                         ts = ((self.now // MILLISECOND + self.ts_offset) & sq.MASK, self.ts_recent)
-                        self._ack_now = False
-                        self._delack_pending = 0
-                        self.delack_at = None
-                        self.ack_owed = False
+                        self._ack_sent()
                     if retransmission:
                         self.host.counters["TcpRetransSegs"] += 1
                     self.host.emit_ts(
