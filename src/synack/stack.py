@@ -628,7 +628,7 @@ class Stack:
         )
         if not (sq.gt(seg.seq, entry.rcv_nxt) or newer_ts):
             return False
-        if not listener.admits_reopen():
+        if not listener.admits_reopen(key[2]):
             return True  # dropped; the TIME-WAIT stays meanwhile
         iss = sq.add(entry.snd_nxt, 65535 + 2)  # far above anything the old one sent
         self.time_wait.end(entry, "")
@@ -636,6 +636,11 @@ class Stack:
         child.state = State.TIME_WAIT  # so the trace shows TIME_WAIT -> SYN_RCVD
         child.listener = listener
         child.passive = True
+        child.reuseaddr = listener.reuseaddr
+        listener.peer_opened(key[2])
+        self._count_child(listener, key)
+        if listener.setup is not None:
+            listener.setup(child)  # socket options are inherited, as for any child
         listener.half_open[key] = child
         child.accept_syn(seg)
         self.reschedule(child)

@@ -408,6 +408,47 @@ def test_connections_beyond_the_per_peer_cap_are_dropped_until_one_closes() -> N
     assert srv._listener.per_peer == {pack_address(world.address("A")): 2}
 
 
+def test_a_syn_reopening_a_time_wait_pair_counts_against_the_per_peer_cap() -> None:
+    import socket as std
+
+    world = World(seed=5)
+    srv = world.socket("B")
+    srv.bind((world.address("B"), 80))
+    srv.listen(16, max_per_peer=1)
+    b = world.stack("B")
+    peer = pack_address(world.address("A"))
+
+    def connect_from(port: int) -> Socket:
+        cli = world.socket("A")
+        cli.setsockopt(std.SOL_SOCKET, std.SO_REUSEADDR, 1)
+        cli.bind((world.address("A"), port))
+        cli.setblocking(False)
+        cli.connect_ex((world.address("B"), 80))
+        return cli
+
+    first = connect_from(40000)
+    world.run(0.1)
+    conn, _ = srv.accept()
+    conn.close()  # the server closes first: B holds the pair in TIME-WAIT
+    world.run(0.1)
+    first.close()
+    world.run(0.1)
+    assert len(b.time_wait) == 1 and srv._listener.per_peer == {}
+    other = connect_from(40001)  # the peer's one allowed connection
+    world.run(0.1)
+    held, _ = srv.accept()
+    again = connect_from(40000)  # a new SYN on the pair in TIME-WAIT (RFC 6191)
+    world.run(0.1)
+    assert b.counters["SynackPerPeerDrops"] == 1 and len(b.time_wait) == 1
+    held.close()
+    other.close()
+    world.run(1.5)  # the SYN goes again at 1 s, now within the cap, and reopens the pair
+    reopened, _ = srv.accept()
+    assert reopened is not None and len(b.time_wait) == 1  # 40001's close left its own
+    assert srv._listener.per_peer == {peer: 1}
+    assert again.getsockname()[1] == 40000
+
+
 # -- inspection -------------------------------------------------------------------------
 
 

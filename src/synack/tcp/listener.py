@@ -298,12 +298,13 @@ class Listener:
         last = self.last_overflow_us
         return cookies == 1 and last is not None and self.host.now - last < COOKIE_VALIDITY_US
 
-    def admits_reopen(self) -> bool:
-        """May a SYN reopen a TIME-WAIT pair (RFC 6191)? Admitted like any SYN, except that
-        no cookie can stand in: its ACK would meet the TIME-WAIT entry, not the listener,
-        and it is a full Connection at once, so max_syn_backlog bounds such children.
-        A refused SYN is dropped and counted; the peer sends it again."""
-        if self._drop_for_full_accept_queue():
+    def admits_reopen(self, peer: bytes) -> bool:
+        """May a SYN from ``peer`` reopen a TIME-WAIT pair (RFC 6191)? Admitted like any
+        SYN, the per-peer cap included, except that no cookie can stand in: its ACK would
+        meet the TIME-WAIT entry, not the listener, and it is a full Connection at once, so
+        max_syn_backlog bounds such children. A refused SYN is dropped and counted; the
+        peer sends it again."""
+        if self._drop_for_full_accept_queue() or not self.peer_admits(peer):
             return False
         full_children = len(self.half_open) >= self.config.max_syn_backlog
         if full_children or self.half_open_count() >= self.half_open_limit():
