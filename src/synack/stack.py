@@ -620,6 +620,8 @@ class Stack:
         listener = self._listener_for(key)
         if listener is None or (seg.flags & FIN and not listener.takes_syn_fin()):
             return False  # what the listener would discard cannot replace the pair
+        if self.time_wait.paws_rejects(entry, seg):
+            return False  # an old duplicate SYN: the TIME-WAIT entry ACKs it
         newer_ts = (
             entry.ts_ok
             and seg.options is not None

@@ -174,6 +174,58 @@ def test_an_exact_rst_ends_time_wait_unless_rfc1337(rfc1337: int) -> None:
     assert len(h2.stack.time_wait) == 1 and h2.tx() == []
 
 
+# -- PAWS (RFC 7323 section 5) holds in TIME-WAIT -----------------------------------------
+
+
+def _stamped(tsval: int) -> TcpOptions:
+    return TcpOptions(timestamp=(tsval, 0))
+
+
+def test_an_old_duplicate_in_time_wait_is_acked_and_dropped_by_paws() -> None:
+    h = Harness()
+    conn = established_active(h, TS)
+    conn.close()
+    h.out()
+    h.inject("F.", RCV_NXT, SND_NXT + 1, options=_stamped(7100))
+    h.out()
+    h.inject(".", RCV_NXT + 1, SND_NXT + 1, options=_stamped(7200), at=h.now + MS)
+    assert h.tx() == []  # a bare ACK with a fresh timestamp draws nothing
+    h.inject(".", RCV_NXT + 1, SND_NXT + 1, options=_stamped(6000), at=h.now + MS)
+    (ack,) = h.out()  # stamped before TS.Recent: an old duplicate, answered with an ACK
+    assert ack.brief == (".", SND_NXT + 1, RCV_NXT + 1, 0)
+    assert h.stack.snapshot_counters()["TcpExtPAWSEstabRejected"] == 1
+    assert len(h.stack.time_wait) == 1
+
+
+def _server_time_wait() -> Harness:
+    """The listener's child closed first and sits in TIME-WAIT with TS.Recent 7100."""
+    h = Harness()
+    listener = h.listen()
+    h.inject("S", PEER_ISS, options=TS)
+    h.out()
+    h.inject(".", PEER_ISS + 1, h.iss + 1, options=_stamped(7050), at=h.now + 100 * MS)
+    conn = listener.accept()
+    assert conn is not None
+    conn.close()
+    h.out()
+    h.inject("F.", PEER_ISS + 1, h.iss + 2, options=_stamped(7100), at=h.now + 100 * MS)
+    h.out()
+    assert len(h.stack.time_wait) == 1
+    return h
+
+
+def test_a_syn_stamped_before_ts_recent_cannot_reopen_time_wait() -> None:
+    h = _server_time_wait()
+    syn = TcpOptions(mss=1460, timestamp=(6000, 0))
+    h.inject("S", PEER_ISS + 100_000, options=syn, at=h.now + SECOND)  # higher seq, old TS
+    assert [o.flags for o in h.out()] == ["."]
+    assert len(h.stack.time_wait) == 1 and not h.stack.connections
+    syn = TcpOptions(mss=1460, timestamp=(9000, 0))
+    h.inject("S", PEER_ISS + 100_000, options=syn, at=h.now + SECOND)  # a newer one may
+    assert [o.flags for o in h.out()] == ["S."]
+    assert not h.stack.time_wait and len(h.stack.connections) == 1
+
+
 # -- tw_reuse on the simulated network ---------------------------------------------------
 
 

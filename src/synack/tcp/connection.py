@@ -97,8 +97,6 @@ def _microseconds(seconds: int) -> int:
 SACK_SCAN_LIMIT = 32
 #: RFC 7323 section 5.5: after this long without a segment TS.Recent is stale (24 days).
 PAWS_IDLE_US = 24 * 24 * 3600 * SECOND
-#: Linux's TCP_PAWS_WINDOW: a TSval this much older than TS.Recent is still taken.
-PAWS_WINDOW = 1
 
 
 def freebsd_syn_layout(options: TcpOptions) -> tuple[int, ...]:
@@ -2639,7 +2637,7 @@ class Connection:
             return False
         tsval = opts.timestamp[0]
         behind = (self.ts_recent - tsval) & sq.MASK
-        if behind <= PAWS_WINDOW or behind >= sq.HALF:
+        if behind <= sq.PAWS_WINDOW or behind >= sq.HALF:
             return False
         if idle_us > PAWS_IDLE_US:
             self.ts_recent = tsval  # TS.Recent went stale (section 5.5): the clock moved on

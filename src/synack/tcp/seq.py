@@ -45,3 +45,8 @@ def between(low: int, x: int, high: int) -> bool:
 
 def max_seq(a: int, b: int) -> int:
     return a if ge(a, b) else b
+
+
+#: Linux's TCP_PAWS_WINDOW: a TSval this much older than TS.Recent still passes PAWS
+#: (timestamps are 32-bit serial numbers too, compared as sequence numbers are).
+PAWS_WINDOW = 1

@@ -266,6 +266,10 @@ class TimeWaitTable:
             elif seg.seq == rcv_nxt:
                 self.end(entry, "reset")
             return
+        if self.paws_rejects(entry, seg):
+            host.counters["TcpExtPAWSEstabRejected"] += 1
+            self.send_ack(entry)  # RFC 7323 5.3 R1: an old duplicate is ACKed and dropped
+            return
         if cfg.timewait_acks_all:
             self._arrive_bsd(entry, seg)
             return
@@ -283,6 +287,19 @@ class TimeWaitTable:
             return  # RFC 9293 3.10.7.4, fifth check: in the window without ACK: dropped
         if seg.payload or flags & FIN:
             self.send_ack(entry)
+
+    @staticmethod
+    def paws_rejects(entry: TimeWaitEntry, seg: TcpSegment) -> bool:
+        """PAWS holds in TIME-WAIT too (RFC 7323 section 5; Linux checks it there): a
+        non-RST segment stamped before TS.Recent is an old duplicate of the connection
+        that is closing, never a segment of a new one, and may not reopen the pair."""
+        if not entry.ts_ok or seg.flags & RST or seg.options is None:
+            return False
+        timestamp = seg.options.timestamp
+        if timestamp is None:
+            return False
+        behind = (entry.ts_recent - timestamp[0]) & sq.MASK
+        return sq.PAWS_WINDOW < behind < sq.HALF
 
     def _arrive_bsd(self, entry: TimeWaitEntry, seg: TcpSegment) -> None:
         """BSD's tcp_twcheck: anything with ACK but a duplicate ACK is answered."""
